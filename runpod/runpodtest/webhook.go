@@ -1,0 +1,139 @@
+package runpodtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// WebhookDelivery is one attempt to deliver a job's final status to its
+// webhook.
+type WebhookDelivery struct {
+	JobID string `json:"jobId"`
+	// URL is the webhook as the request gave it.
+	URL string `json:"url"`
+	// Attempt counts from 1; a failed attempt is retried until
+	// Config.WebhookAttempts are spent.
+	Attempt int `json:"attempt"`
+	// StatusCode is the receiver's answer, 0 when none arrived.
+	StatusCode int `json:"statusCode,omitempty"`
+	// Err says why the attempt failed; empty when the receiver answered 200.
+	Err string `json:"error,omitempty"`
+	// Body is the JSON posted: the job's final status.
+	Body json.RawMessage `json:"body"`
+	At   time.Time       `json:"at"`
+	// Delivered is true when the receiver answered 200.
+	Delivered bool `json:"delivered"`
+}
+
+// sendWebhookLocked starts delivering j's final status to its webhook.
+func (s *Server) sendWebhookLocked(j *job, now time.Time) {
+	body, err := json.Marshal(s.statusBodyLocked(j, now))
+	if err != nil {
+		return
+	}
+	if s.closed {
+		return
+	}
+	s.bg.Add(1)
+	go s.deliver(j.id, j.webhook, body)
+}
+
+// deliver posts body to hook until it answers 200 or the attempts are spent,
+// waiting Config.WebhookRetryDelay between attempts.
+func (s *Server) deliver(jobID, hook string, body []byte) {
+	defer s.bg.Done()
+	for attempt := 1; attempt <= s.cfg.WebhookAttempts; attempt++ {
+		code, err := s.postWebhook(hook, body)
+		d := WebhookDelivery{JobID: jobID, URL: hook, Attempt: attempt, StatusCode: code, Body: body}
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("the receiver answered %d; RunPod wants 200", code)
+		}
+		// Arm the retry timer before the attempt becomes visible, so a test
+		// that sees it can advance a FakeClock past the delay.
+		var t Timer
+		if err != nil && attempt < s.cfg.WebhookAttempts {
+			t = s.clock.NewTimer(s.cfg.WebhookRetryDelay)
+		}
+		s.mu.Lock()
+		d.At = s.clock.Now()
+		if err != nil {
+			d.Err = err.Error()
+		} else {
+			d.Delivered = true
+		}
+		s.deliveries = append(s.deliveries, d)
+		s.notifyLocked()
+		s.mu.Unlock()
+		if err == nil {
+			s.log.Info("runpodtest: webhook delivered", "job", jobID, "url", redactURL(hook), "attempt", attempt)
+			return
+		}
+		s.log.Warn("runpodtest: webhook failed", "job", jobID, "url", redactURL(hook), "attempt", attempt, "err", d.Err)
+		if t == nil {
+			return
+		}
+		select {
+		case <-t.C():
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// postWebhook makes one delivery attempt.
+func (s *Server) postWebhook(hook string, body []byte) (int, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.WebhookTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("bad webhook URL %s", redactURL(hook))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("post to %s failed: %s", redactURL(hook), scrubURLError(err))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// scrubURLError drops the URL (which may carry a token in its query) from a
+// client error, keeping the cause.
+func scrubURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// redactURL keeps the scheme, host and path of a URL for logs, dropping user
+// info and query, which may carry tokens or signatures.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "REDACTED"
+	}
+	u.Fragment = ""
+	return u.String()
+}
+
+// Webhooks lists every webhook delivery attempt so far, oldest first.
+func (s *Server) Webhooks() []WebhookDelivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]WebhookDelivery(nil), s.deliveries...)
+}
