@@ -12,9 +12,9 @@ import (
 	"os"
 	"strings"
 
-	_ "image/gif" // decoders for image.Decode
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/webp"
+	_ "image/gif" // decoders for image.Decode
 )
 
 // ImageOptions tune EncodeImage.

@@ -394,15 +394,15 @@ func TestStatusWithoutOutput(t *testing.T) {
 func TestSafeName(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"a.png":              "a.png",
-		"../../etc/passwd":   "passwd",
-		`..\..\win.ini`:      "win.ini",
-		"/abs/path/x.mp4":    "x.mp4",
-		".hidden":            "hidden",
-		"..":                 "",
-		"":                   "",
-		"a\x00b\nc.png":      "abc.png",
-		`we:ird*na?me<>.png`: "we_ird_na_me__.png",
+		"a.png":                           "a.png",
+		"../../etc/passwd":                "passwd",
+		`..\..\win.ini`:                   "win.ini",
+		"/abs/path/x.mp4":                 "x.mp4",
+		".hidden":                         "hidden",
+		"..":                              "",
+		"":                                "",
+		"a\x00b\nc.png":                   "abc.png",
+		`we:ird*na?me<>.png`:              "we_ird_na_me__.png",
 		strings.Repeat("é", 300) + ".png": strings.Repeat("é", 98) + ".png",
 	} {
 		if got := safeName(in); got != want {
