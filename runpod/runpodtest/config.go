@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"regexp"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // Defaults of Config. Limits and periods are RunPod's documented values
@@ -59,8 +61,9 @@ type Config struct {
 	// rpa_… key is made; read it with Server.APIKey.
 	APIKey string
 
-	// Clock drives every time-dependent behaviour (the wall clock when nil).
-	Clock Clock
+	// Clock drives every time-dependent behaviour (the wall clock when nil):
+	// with a *clockwork.FakeClock a test moves time by hand.
+	Clock clockwork.Clock
 	// Rand feeds job ids, generated keys and probabilistic faults; a seeded
 	// source makes a sequential test repeatable. A source seeded from
 	// crypto/rand when nil.
@@ -136,7 +139,7 @@ func (c *Config) WithDefaults() *Config {
 		out.Endpoints = []string{EndpointIDDefault}
 	}
 	if out.Clock == nil {
-		out.Clock = systemClock{}
+		out.Clock = clockwork.NewRealClock()
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)

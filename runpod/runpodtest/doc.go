@@ -77,7 +77,7 @@
 //
 // # Time and faults
 //
-// Every delay runs on Config.Clock. With a FakeClock a test moves time by hand
+// Every delay runs on Config.Clock. With a *clockwork.FakeClock (github.com/jonboulle/clockwork) a test moves time by hand
 // and ttl, retention, execution timeouts, long-poll waits, cold starts,
 // webhook retries and worker liveness follow deterministically. Config.Rand
 // seeds ids and probabilistic faults.
@@ -110,7 +110,7 @@
 //     answers its status unchanged.
 //   - Policy values outside RunPod's documented ranges (executionTimeout
 //     5 s–7 d, ttl 10 s–7 d) are refused with 400 rather than clamped; use a
-//     FakeClock for short timeouts. The ?ttl= query form is not read.
+//     fake clock for short timeouts. The ?ttl= query form is not read.
 //   - status-sync and stream accept wait from 0 to 300000 ms; status-sync
 //     waits 90 s when none is given, stream answers at once.
 //   - A result or stream chunk from a worker that no longer holds the job

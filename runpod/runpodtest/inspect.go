@@ -198,7 +198,7 @@ func (s *Server) Await(ctx context.Context, cond func() bool) error {
 // first.
 func (s *Server) WaitStatus(ctx context.Context, id string, want ...Status) (Job, error) {
 	var (
-		got Job
+		got  Job
 		gone bool
 	)
 	err := s.Await(ctx, func() bool {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // job is the server's record of one job.
@@ -371,12 +373,12 @@ func (s *Server) janitor() {
 		s.armedAt = next
 		s.mu.Unlock()
 		var (
-			t Timer
+			t clockwork.Timer
 			c <-chan time.Time
 		)
 		if ok {
-			t = newTimerAt(s.clock, next)
-			c = t.C()
+			t = timerAt(s.clock, next)
+			c = t.Chan()
 		}
 		select {
 		case <-c:

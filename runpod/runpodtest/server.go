@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // Server is a RunPod Serverless control plane on loopback: the client API
@@ -31,7 +33,7 @@ type Server struct {
 	URL string
 
 	cfg    *Config
-	clock  Clock
+	clock  clockwork.Clock
 	log    *slog.Logger
 	apiKey string
 	eps    map[string]bool
@@ -210,7 +212,7 @@ func (s *Server) EndpointID() string { return s.cfg.Endpoints[0] }
 func (s *Server) Endpoints() []string { return append([]string(nil), s.cfg.Endpoints...) }
 
 // Clock is the clock the server runs on (Config.Clock or the wall clock).
-func (s *Server) Clock() Clock { return s.clock }
+func (s *Server) Clock() clockwork.Clock { return s.clock }
 
 // Close stops the test workers, ends every held request, shuts the listener
 // down and returns once every goroutine the server started has returned.
@@ -505,7 +507,7 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) error {
 	t := s.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C():
+	case <-t.Chan():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -623,7 +625,7 @@ func (s *Server) poll(ctx context.Context, op Op, d time.Duration, try func(now 
 		expired := false
 		select {
 		case <-ch:
-		case <-timer.C():
+		case <-timer.Chan():
 			expired = true
 		case <-ctx.Done():
 			s.mu.Lock()
@@ -659,7 +661,7 @@ func (s *Server) Waiting(op Op) int {
 }
 
 // AwaitWaiting blocks until at least n requests of op are held open, so a
-// test can advance a FakeClock knowing the long-poll has armed its wait.
+// test can advance a clockwork.FakeClock knowing the long-poll has armed its wait.
 func (s *Server) AwaitWaiting(ctx context.Context, op Op, n int) error {
 	for {
 		s.mu.Lock()

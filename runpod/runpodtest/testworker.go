@@ -207,7 +207,7 @@ func (w *TestWorker) pause(d time.Duration) bool {
 	t := w.srv.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C():
+	case <-t.Chan():
 		return true
 	case <-w.ctx.Done():
 		return false

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // WebhookDelivery is one attempt to deliver a job's final status to its
@@ -56,8 +58,8 @@ func (s *Server) deliver(jobID, hook string, body []byte) {
 			err = fmt.Errorf("the receiver answered %d; RunPod wants 200", code)
 		}
 		// Arm the retry timer before the attempt becomes visible, so a test
-		// that sees it can advance a FakeClock past the delay.
-		var t Timer
+		// that sees it can advance a fake clock past the delay.
+		var t clockwork.Timer
 		if err != nil && attempt < s.cfg.WebhookAttempts {
 			t = s.clock.NewTimer(s.cfg.WebhookRetryDelay)
 		}
@@ -80,7 +82,7 @@ func (s *Server) deliver(jobID, hook string, body []byte) {
 			return
 		}
 		select {
-		case <-t.C():
+		case <-t.Chan():
 		case <-s.ctx.Done():
 			t.Stop()
 			return
