@@ -245,7 +245,7 @@ func isRandom(v any) bool {
 	if err != nil {
 		return false
 	}
-	s, ok := Value(raw).String()
+	s, ok := Value(raw).Text()
 	return ok && s == RandomValue
 }
 

@@ -44,7 +44,7 @@ func (w *Workflow) FileInputs(info ObjectInfo) []FileInput {
 			if !ok {
 				return
 			}
-			s, _ := v.String()
+			s, _ := v.Text()
 			out = append(out, FileInput{Node: n.ID, Class: n.ClassType, Input: input, Kind: kind, Value: s})
 		}
 		if c, ok := info.Class(n.ClassType); ok {
@@ -134,7 +134,7 @@ func (w *Workflow) UniquePrefixes(tag string) (map[string]string, error) {
 		if !ok {
 			continue
 		}
-		p, ok := v.String()
+		p, ok := v.Text()
 		if !ok {
 			continue // a link or a number: leave it
 		}

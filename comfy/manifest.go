@@ -579,7 +579,7 @@ func (m *Manifest) WorkflowFile(name string) (string, bool) { return m.workflowF
 func (m *Manifest) workflowFile(name string) (string, bool) {
 	for _, w := range m.workflows {
 		if w.Key == name {
-			s, _ := Value(w.Value).String()
+			s, _ := Value(w.Value).Text()
 			return s, true
 		}
 	}
@@ -680,7 +680,7 @@ func (prm *Param) value(v any, next func(lo, hi uint64) uint64) (Value, error) {
 	if string(raw) == "null" {
 		return nil, errors.New("null is not a value; omit the param to use its default")
 	}
-	s, isStr := Value(raw).String()
+	s, isStr := Value(raw).Text()
 	switch prm.Type {
 	case ParamInt:
 		if isStr && s == RandomValue {

@@ -172,9 +172,9 @@ func TestManifestApply(t *testing.T) {
 		{"422", "image", `"input-1 (1).png"`},
 		{"658", "text", `"oil paint"`},
 		{"689", "seed", `18446744073709551615`}, // exact: no float64 on the way
-		{"667", "strength", `0.80`},              // the caller's number text
-		{"689", "steps", `20`},                   // default
-		{"667", "strength_type", `"multiply"`},   // default
+		{"667", "strength", `0.80`},             // the caller's number text
+		{"689", "steps", `20`},                  // default
+		{"667", "strength_type", `"multiply"`},  // default
 	} {
 		if got := inputText(t, wf, c.node, c.input); got != c.want {
 			t.Errorf("%s.%s = %s, want %s", c.node, c.input, got, c.want)

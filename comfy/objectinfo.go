@@ -306,7 +306,7 @@ func stringList(raw json.RawMessage) []string {
 	}
 	out := make([]string, 0, len(items))
 	for _, it := range items {
-		if s, ok := Value(it).String(); ok {
+		if s, ok := Value(it).Text(); ok {
 			out = append(out, s)
 		} else {
 			out = append(out, string(it))

@@ -212,7 +212,7 @@ func uiID(raw json.RawMessage) (string, error) {
 	if n, ok := Value(raw).Number(); ok {
 		return n.String(), nil
 	}
-	if s, ok := Value(raw).String(); ok && s != "" {
+	if s, ok := Value(raw).Text(); ok && s != "" {
 		return s, nil
 	}
 	return "", fmt.Errorf("a node id must be a number or a string, got %s", kindOf(raw))
@@ -479,6 +479,6 @@ func (c *uiConverter) convertNode(wf *Workflow, n *uiNode) error {
 }
 
 func isOneOf(raw json.RawMessage, set []string) bool {
-	s, ok := Value(raw).String()
+	s, ok := Value(raw).Text()
 	return ok && slices.Contains(set, s)
 }

@@ -159,7 +159,7 @@ func constantProblem(spec *InputSpec, v Value) string {
 		if spec.Upload != "" || len(spec.Options) == 0 {
 			return ""
 		}
-		s, ok := v.String()
+		s, ok := v.Text()
 		if !ok {
 			s = string(v)
 		}
@@ -181,7 +181,7 @@ func numericValue(v Value, integer bool) (*big.Rat, bool) {
 		}
 		return r, ok
 	}
-	s, ok := v.String()
+	s, ok := v.Text()
 	if !ok {
 		if b, isBool := v.Bool(); isBool {
 			// Python's int(True) is 1.
@@ -208,7 +208,7 @@ func numericValue(v Value, integer bool) (*big.Rat, bool) {
 }
 
 func describeValue(v Value) string {
-	if s, ok := v.String(); ok {
+	if s, ok := v.Text(); ok {
 		return strconv.Quote(truncate(s, 40))
 	}
 	return kindOf(v.Raw())

@@ -90,8 +90,11 @@ func parseLink(raw json.RawMessage) (Link, error) {
 	return l, nil
 }
 
-// String decodes the value as a JSON string.
-func (v Value) String() (string, bool) {
+// String returns the value's JSON text, for printing.
+func (v Value) String() string { return string(v) }
+
+// Text decodes the value as a JSON string; ok is false for any other kind.
+func (v Value) Text() (string, bool) {
 	var s string
 	if len(v) == 0 || v[0] != '"' {
 		return "", false

@@ -437,11 +437,12 @@ func scrubURL(raw string) string {
 	return u.String()
 }
 
-// scrubErr removes URLs from an error text (url.Error embeds the full URL).
+// scrubErr drops the URL a *url.Error embeds (the caller names the scrubbed
+// URL itself).
 func scrubErr(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Op + " " + scrubURL(ue.URL) + ": " + ue.Err.Error()
+		return ue.Err.Error()
 	}
 	return err.Error()
 }
