@@ -204,10 +204,11 @@ func (e *executor) execute(r *jobRun) (out outcome, isStream bool) {
 	streamErr, chunks, aggBytes := r.streamErr, r.chunks, r.aggBytes
 	r.mu.Unlock()
 	switch {
+	case streamErr != "":
+		// The error chunk is the result, whatever the handler did after.
+		return meta.failure(meta.scrub.String(streamErr), nil, false), true
 	case panicked != nil || err != nil:
 		return meta.fromReturn(nil, err, panicked), true
-	case streamErr != "":
-		return meta.failure(meta.scrub.String(streamErr), nil, false), true
 	case e.aggregate && aggBytes > meta.maxBytes:
 		return meta.failure(tooLargeMessage(aggBytes+int64(len(`{"output":[]}`)), meta.maxBytes), nil, false), true
 	}

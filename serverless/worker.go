@@ -115,10 +115,17 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 
 	base := context.WithoutCancel(ctx)
+	w.mu.Lock()
 	w.takeCtx, w.takeCancel = context.WithCancel(base)
 	w.loopsCtx, w.loopsCancel = context.WithCancel(base)
 	w.postCtx, w.postCancel = context.WithCancel(base)
 	w.jobsCtx = base
+	select {
+	case <-w.softCh: // Stop came during the fitness checks
+		w.takeCancel()
+	default:
+	}
+	w.mu.Unlock()
 
 	w.log.Info(fmt.Sprintf("--- Starting Serverless Worker | Version %s ---", w.cfg.RunpodVersion),
 		slog.String("worker_id", w.cfg.WorkerID), slog.Int("concurrency", w.concurrency))
@@ -206,7 +213,19 @@ func (w *Worker) stopUnstarted() bool {
 	return true
 }
 
-func (w *Worker) requestSoft() { w.softOnce.Do(func() { close(w.softCh) }) }
+// requestSoft stops taking jobs. The take loop's context is cancelled here,
+// not later by the supervisor, so a slot freed right after cannot start one
+// more take.
+func (w *Worker) requestSoft() {
+	w.softOnce.Do(func() {
+		w.mu.Lock()
+		close(w.softCh)
+		if w.takeCancel != nil {
+			w.takeCancel()
+		}
+		w.mu.Unlock()
+	})
+}
 
 func (w *Worker) requestHard() {
 	w.requestSoft()
