@@ -389,7 +389,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op = rt.op
 	plan := s.planFaults(rt)
-	if err := s.sleep(r.Context(), plan.latency); err != nil {
+	if err := s.sleep(r.Context(), rt.op, plan.latency); err != nil {
 		// The client or the server gave up while a latency fault held the
 		// request.
 		writeError(rec, http.StatusServiceUnavailable, "runpodtest: the server is shutting down")
@@ -499,13 +499,22 @@ func (s *Server) logRequest(r *http.Request, op Op, code int, d time.Duration) {
 		"method", r.Method, "path", r.URL.Path, "op", string(op), "status", code, "duration", d)
 }
 
-// sleep waits d on the server's clock, or until ctx or the server ends.
-func (s *Server) sleep(ctx context.Context, d time.Duration) error {
+// sleep holds a request of op for d on the server's clock, or until ctx or
+// the server ends; Waiting counts it meanwhile.
+func (s *Server) sleep(ctx context.Context, op Op, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
 	t := s.clock.NewTimer(d)
 	defer t.Stop()
+	s.mu.Lock()
+	s.setWaitingLocked(op, +1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.setWaitingLocked(op, -1)
+		s.mu.Unlock()
+	}()
 	select {
 	case <-t.Chan():
 		return nil
@@ -652,8 +661,8 @@ func (s *Server) setWaitingLocked(op Op, delta int) {
 	s.pollersChanged = make(chan struct{})
 }
 
-// Waiting reports how many requests of op are being held open right now
-// (runsync, status-sync, stream, take, stop).
+// Waiting reports how many requests of op are being held open right now: in a
+// long-poll (runsync, status-sync, stream, take, stop) or by a latency fault.
 func (s *Server) Waiting(op Op) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

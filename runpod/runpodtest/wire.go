@@ -56,6 +56,20 @@ func (p Policy) MarshalJSON() ([]byte, error) {
 	}{p.ExecutionTimeout.Milliseconds(), p.LowPriority, p.TTL.Milliseconds()})
 }
 
+// UnmarshalJSON reads the form MarshalJSON writes.
+func (p *Policy) UnmarshalJSON(b []byte) error {
+	var w struct {
+		ExecutionTimeout int64 `json:"executionTimeout"`
+		LowPriority      bool  `json:"lowPriority"`
+		TTL              int64 `json:"ttl"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*p = Policy{ExecutionTimeout: time.Duration(w.ExecutionTimeout) * time.Millisecond, TTL: time.Duration(w.TTL) * time.Millisecond, LowPriority: w.LowPriority}
+	return nil
+}
+
 // runRequest is a decoded /run or /runsync body.
 type runRequest struct {
 	input     json.RawMessage
