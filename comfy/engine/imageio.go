@@ -1,0 +1,202 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"image"
+	"image/color"
+	_ "image/gif" // decoders for /view conversions and mask uploads
+	_ "image/jpeg"
+	"image/png"
+	"io"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
+)
+
+// The routes that convert images (/view with channel or preview, and
+// /upload/mask) work on 8-bit non-premultiplied RGBA, as Pillow's RGBA mode
+// does, and write PNGs with a small encoder that, unlike image/png, can
+// write an RGBA file whose pixels are all opaque and can carry text chunks.
+
+var pngSignature = []byte("\x89PNG\r\n\x1a\n")
+
+// decodedImage is an image file decoded for conversion.
+type decodedImage struct {
+	img image.Image
+	// hasAlpha says whether Pillow would open the file in RGBA mode.
+	hasAlpha bool
+	// texts are the PNG's text chunks (tEXt, zTXt, iTXt), raw.
+	texts []pngChunk
+}
+
+type pngChunk struct {
+	typ  string
+	data []byte
+}
+
+func decodeImage(data []byte) (*decodedImage, error) {
+	img, format, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not a readable image: %w", err)
+	}
+	d := &decodedImage{img: img}
+	if format == "png" {
+		ct, chunks, err := pngInfo(data)
+		if err == nil {
+			d.hasAlpha = ct == 6 // RGBA; LA and palette transparency open as LA and P
+			d.texts = chunks
+		}
+		return d, nil
+	}
+	switch img.(type) {
+	case *image.NRGBA, *image.NRGBA64, *image.RGBA, *image.RGBA64:
+		d.hasAlpha = format == "webp" || format == "tiff"
+	}
+	return d, nil
+}
+
+// pngInfo returns a PNG's colour type and its text chunks.
+func pngInfo(data []byte) (colorType byte, texts []pngChunk, err error) {
+	if !bytes.HasPrefix(data, pngSignature) || len(data) < 33 {
+		return 0, nil, errors.New("not a PNG")
+	}
+	colorType = data[25]
+	p := data[8:]
+	for len(p) >= 12 {
+		n := binary.BigEndian.Uint32(p[:4])
+		if uint64(n)+12 > uint64(len(p)) {
+			break
+		}
+		typ := string(p[4:8])
+		switch typ {
+		case "tEXt", "zTXt", "iTXt":
+			texts = append(texts, pngChunk{typ: typ, data: append([]byte(nil), p[8:8+n]...)})
+		case "IEND":
+			return colorType, texts, nil
+		}
+		p = p[12+n:]
+	}
+	return colorType, texts, nil
+}
+
+// toNRGBA converts an image to 8-bit non-premultiplied RGBA without losing
+// the colour of transparent pixels where the source keeps it.
+func toNRGBA(src image.Image) *image.NRGBA {
+	b := src.Bounds()
+	dst := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	switch s := src.(type) {
+	case *image.NRGBA:
+		for y := 0; y < b.Dy(); y++ {
+			copy(dst.Pix[y*dst.Stride:y*dst.Stride+4*b.Dx()], s.Pix[(y)*s.Stride:(y)*s.Stride+4*b.Dx()])
+		}
+		return dst
+	case *image.NRGBA64:
+		for y := 0; y < b.Dy(); y++ {
+			for x := 0; x < b.Dx(); x++ {
+				c := s.NRGBA64At(b.Min.X+x, b.Min.Y+y)
+				i := y*dst.Stride + 4*x
+				dst.Pix[i], dst.Pix[i+1], dst.Pix[i+2], dst.Pix[i+3] = uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8), uint8(c.A>>8)
+			}
+		}
+		return dst
+	}
+	for y := 0; y < b.Dy(); y++ {
+		for x := 0; x < b.Dx(); x++ {
+			c := color.NRGBAModel.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			i := y*dst.Stride + 4*x
+			dst.Pix[i], dst.Pix[i+1], dst.Pix[i+2], dst.Pix[i+3] = c.R, c.G, c.B, c.A
+		}
+	}
+	return dst
+}
+
+// writePNG encodes img as an 8-bit PNG: RGBA when alpha is set, else RGB
+// (the alpha channel is dropped). texts are written before the image data.
+func writePNG(w io.Writer, img *image.NRGBA, alpha bool, texts []pngChunk) error {
+	bw := bufio.NewWriter(w)
+	width, height := img.Rect.Dx(), img.Rect.Dy()
+	if _, err := bw.Write(pngSignature); err != nil {
+		return err
+	}
+	var ihdr [13]byte
+	binary.BigEndian.PutUint32(ihdr[0:4], uint32(width))
+	binary.BigEndian.PutUint32(ihdr[4:8], uint32(height))
+	ihdr[8] = 8 // bit depth
+	ihdr[9] = 2 // RGB
+	bpp := 3
+	if alpha {
+		ihdr[9] = 6
+		bpp = 4
+	}
+	if err := writeChunk(bw, "IHDR", ihdr[:]); err != nil {
+		return err
+	}
+	for _, t := range texts {
+		if err := writeChunk(bw, t.typ, t.data); err != nil {
+			return err
+		}
+	}
+	var z bytes.Buffer
+	zw, err := zlib.NewWriterLevel(&z, zlib.DefaultCompression)
+	if err != nil {
+		return err
+	}
+	row := make([]byte, 1+width*bpp)
+	prev := make([]byte, 1+width*bpp)
+	cur := make([]byte, 1+width*bpp)
+	for y := 0; y < height; y++ {
+		src := img.Pix[y*img.Stride:]
+		for x := 0; x < width; x++ {
+			copy(cur[1+x*bpp:1+x*bpp+bpp], src[4*x:4*x+bpp])
+		}
+		// Filter "Up" (2): cheap and good for photos and flat areas alike.
+		row[0] = 2
+		for i := 1; i < len(row); i++ {
+			row[i] = cur[i] - prev[i]
+		}
+		if _, err := zw.Write(row); err != nil {
+			return err
+		}
+		prev, cur = cur, prev
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := writeChunk(bw, "IDAT", z.Bytes()); err != nil {
+		return err
+	}
+	if err := writeChunk(bw, "IEND", nil); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func writeChunk(w io.Writer, typ string, data []byte) error {
+	var hdr [8]byte
+	binary.BigEndian.PutUint32(hdr[:4], uint32(len(data)))
+	copy(hdr[4:], typ)
+	crc := crc32.NewIEEE()
+	crc.Write(hdr[4:8])
+	crc.Write(data)
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], crc.Sum32())
+	for _, b := range [][]byte{hdr[:], data, sum[:]} {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeStdPNG encodes with image/png (used where the colour type follows
+// the content, as for previews).
+func encodeStdPNG(w io.Writer, img image.Image) error {
+	return (&png.Encoder{CompressionLevel: png.DefaultCompression}).Encode(w, img)
+}
