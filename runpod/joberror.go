@@ -142,7 +142,7 @@ func ParseJobError(raw string) *JobError {
 	}
 	// The generator-handler form: "handler: <msg> \ntraceback: <tb>".
 	if rest, ok := strings.CutPrefix(s, "handler: "); ok {
-		if msg, tb, ok := strings.Cut(rest, "\ntraceback: "); ok {
+		if msg, tb, ok := strings.Cut(rest, "\ntraceback: "); ok && strings.TrimSpace(msg) != "" {
 			e.Message = strings.TrimSpace(msg)
 			e.Traceback = tb
 			return e

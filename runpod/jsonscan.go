@@ -495,6 +495,9 @@ func (s *scanner) value(c *capture) error {
 	var stack []byte // '{' or '['
 	expectValue := true
 	for {
+		if !expectValue && len(stack) == 0 {
+			return nil
+		}
 		b, err := s.peek()
 		if err != nil {
 			return err

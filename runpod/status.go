@@ -152,15 +152,15 @@ func decodeStatus(b *body) (*Status, error) {
 	err := sc.object(func(key string) error {
 		switch key {
 		case "id":
-			v, err := stringField(sc, maxIDLen)
+			v, err := stringField(sc, maxIDLen, true)
 			st.ID = v
 			return fieldErr(key, err)
 		case "status":
-			v, err := stringField(sc, 64)
+			v, err := stringField(sc, 64, false)
 			st.State = State(v)
 			return fieldErr(key, err)
 		case "workerId":
-			v, err := stringField(sc, maxIDLen)
+			v, err := stringField(sc, maxIDLen, true)
 			st.WorkerID = v
 			return fieldErr(key, err)
 		case "delayTime", "executionTime", "retries":
@@ -248,8 +248,9 @@ func fieldErr(key string, err error) error {
 	return fmt.Errorf("field %q: %w", key, err)
 }
 
-// stringField reads a string (or null, as "") of at most max bytes.
-func stringField(sc *scanner, max int) (string, error) {
+// stringField reads a string (or null, as "") of at most max bytes; numbers
+// are taken as text when numeric is set (ids).
+func stringField(sc *scanner, max int, numeric bool) (string, error) {
 	c, err := sc.peek()
 	if err != nil {
 		return "", err
@@ -266,7 +267,7 @@ func stringField(sc *scanner, max int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if c == '-' || (c >= '0' && c <= '9') {
+		if numeric && (c == '-' || (c >= '0' && c <= '9')) {
 			return string(raw), nil
 		}
 		return "", fmt.Errorf("want a string, found %s", raw)
