@@ -202,8 +202,9 @@ type Config struct {
 	// UserAgent is sent on every control-plane call.
 	UserAgent string
 
-	// HTTPClient makes the take, done, stream and stop calls. The heartbeat
-	// always uses a client of its own so it cannot be starved.
+	// HTTPClient makes the take, done and stream calls. The heartbeat and
+	// the job-stop long-poll always use clients of their own, so neither a
+	// busy pool nor a held long-poll can delay them or be delayed by them.
 	HTTPClient *http.Client
 	// Logger receives the worker's logs; nil discards them.
 	Logger *slog.Logger

@@ -367,3 +367,6 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// contextT keeps handler literals in tables short.
+type contextT = context.Context

@@ -218,7 +218,7 @@ func (w *Worker) pollStop(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := w.cfg.HTTPClient.Do(req)
+	resp, err := w.stopClient.Do(req)
 	if err != nil {
 		if reqCtx.Err() != nil && ctx.Err() == nil {
 			return nil, nil

@@ -23,7 +23,8 @@ type Worker struct {
 	urls       endpoints
 	exec       *executor
 	scrub      redactor
-	pingClient *http.Client
+	pingClient *http.Client // heartbeat: a transport of its own
+	stopClient *http.Client // job-stop long-poll: a transport of its own
 
 	mu          sync.Mutex
 	started     bool
@@ -72,6 +73,8 @@ func New(cfg *Config) (*Worker, error) {
 	scrub := newRedactor(c.APIKey)
 	pingTransport := newTransport()
 	pingTransport.MaxIdleConnsPerHost = 2
+	stopTransport := newTransport()
+	stopTransport.MaxIdleConnsPerHost = 2
 	w := &Worker{
 		cfg:         c,
 		log:         c.Logger,
@@ -80,6 +83,7 @@ func New(cfg *Config) (*Worker, error) {
 		exec:        newExecutor(c, scrub),
 		scrub:       scrub,
 		pingClient:  &http.Client{Transport: pingTransport},
+		stopClient:  &http.Client{Transport: stopTransport},
 		running:     make(map[string]*jobRun),
 		concurrency: c.Concurrency,
 		slotFreed:   make(chan struct{}, 1),
@@ -282,6 +286,8 @@ func (w *Worker) supervise(startCtx context.Context) {
 	w.postCancel()
 	w.loopsCancel()
 	w.loopsWG.Wait()
+	w.pingClient.CloseIdleConnections()
+	w.stopClient.CloseIdleConnections()
 	w.log.Info("Worker stopped")
 }
 
