@@ -961,7 +961,7 @@ func TestContractTakeEdgeCases(t *testing.T) {
 			case 1:
 				w.WriteHeader(http.StatusBadRequest) // FlashBoot: retake at once
 			case 2:
-				w.Header().Set("Content-Type", "text/plain") // lenient on the type
+				w.Header().Set("Content-Type", "text/plain")  // lenient on the type
 				_, _ = w.Write([]byte(`{"input": {"a": 1}}`)) // no id: logged only
 			case 3:
 				_, _ = w.Write([]byte(`{"id": "no-input", "delayTime": 5}`))
