@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -116,9 +117,18 @@ func (e *testEnv) postJSON(path string, body any) (int, []byte) {
 	return status, data
 }
 
-// upload posts a file to /upload/image with the given form fields.
+// upload posts a file to path (/upload/image) with the given form fields.
 func (e *testEnv) upload(path, filename string, content []byte, fields map[string]string) (int, []byte) {
 	e.t.Helper()
+	body, ctype := multipartBody(e.t, filename, content, fields)
+	status, _, data := e.do("POST", path, body, ctype)
+	return status, data
+}
+
+// multipartBody builds a form with an "image" file part (left out when
+// filename is empty and content nil) and fields.
+func multipartBody(t testing.TB, filename string, content []byte, fields map[string]string) (io.Reader, string) {
+	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	if filename != "" || content != nil {
@@ -127,16 +137,20 @@ func (e *testEnv) upload(path, filename string, content []byte, fields map[strin
 		h["Content-Type"] = []string{"image/png"}
 		pw, err := mw.CreatePart(h)
 		if err != nil {
-			e.t.Fatal(err)
+			t.Fatal(err)
 		}
 		_, _ = pw.Write(content)
 	}
-	for k, v := range fields {
-		_ = mw.WriteField(k, v)
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		_ = mw.WriteField(k, fields[k])
 	}
 	_ = mw.Close()
-	status, _, data := e.do("POST", path, &buf, mw.FormDataContentType())
-	return status, data
+	return &buf, mw.FormDataContentType()
 }
 
 // wsMsg is one websocket message.
