@@ -146,7 +146,7 @@ func unquote(s string) string {
 // cudaInImage finds the CUDA version an image is built for:
 // nvidia/cuda:12.8.0-…, …-cuda12.8.1-…, …cu128…, …cu1281….
 var (
-	cudaDotted = regexp.MustCompile(`(?i)cuda[:\-_]?(\d{2})\.(\d{1,2})`)
+	cudaDotted  = regexp.MustCompile(`(?i)cuda[:\-_]?(\d{2})\.(\d{1,2})`)
 	cudaCompact = regexp.MustCompile(`(?i)(?:^|[^a-z])cu(\d{2})(\d)(\d?)(?:[^0-9]|$)`)
 )
 

@@ -145,9 +145,9 @@ type Test struct {
 // TestsConfig is the machine Hub tests run on.
 type TestsConfig struct {
 	// GPUTypeID is one GPU type id (not a pool), e.g. "NVIDIA GeForce RTX 4090".
-	GPUTypeID string `json:"gpuTypeId,omitempty"`
-	GPUCount  int    `json:"gpuCount,omitempty"`
-	CPUFlavor string `json:"cpuFlavor,omitempty"`
+	GPUTypeID string   `json:"gpuTypeId,omitempty"`
+	GPUCount  int      `json:"gpuCount,omitempty"`
+	CPUFlavor string   `json:"cpuFlavor,omitempty"`
 	Env       []EnvVar `json:"env,omitempty"`
 	// AllowedCUDAVersions should equal hub.json's.
 	AllowedCUDAVersions []string `json:"allowedCudaVersions,omitempty"`
