@@ -303,7 +303,7 @@ func newTestClasses(t testing.TB) *testClasses {
 				a, _ := in["a"].(int64)
 				return &node.Result{Outputs: []any{a + in.Int("b"), a - in.Int("b")}}, nil
 			}),
-		classFromJSON(t, `{"input":{"required":{"value":["INT",{}],"label":["STRING",{"default":""}]}},"input_order":{"required":["value","label"]},
+		classFromJSON(t, `{"input":{"required":{"value":["INT",{}]},"optional":{"label":["STRING",{"default":""}]}},"input_order":{"required":["value"],"optional":["label"]},
 			"output":[],"output_is_list":[],"output_name":[],"name":"TestOut","display_name":"Out","description":"","python_module":"test","category":"test","output_node":true}`,
 			func(ctx context.Context, env *node.Env, in node.Inputs) (*node.Result, error) {
 				tc.inc("TestOut")
@@ -397,4 +397,12 @@ func types(msgs []wsMsg) []string {
 		out = append(out, m.Type)
 	}
 	return out
+}
+
+// newHTTPTestServer serves s on loopback; the test stops s itself.
+func newHTTPTestServer(t testing.TB, s *Server) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return ts
 }

@@ -355,7 +355,7 @@ func (s *Server) handlePostQueue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetHistory(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q := query(r)
 	var maxItems *int
 	if v := q.Get("max_items"); q.Has("max_items") {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -490,4 +490,26 @@ const indexHTML = `<!doctype html>
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = io.WriteString(w, indexHTML)
+}
+
+// query parses the URL query like aiohttp: pairs split on "&" only, so a
+// value may hold ";" (preview=webp;90), which net/url refuses.
+func query(r *http.Request) url.Values {
+	v := url.Values{}
+	for _, pair := range strings.Split(r.URL.RawQuery, "&") {
+		if pair == "" {
+			continue
+		}
+		k, val, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			continue
+		}
+		value, err := url.QueryUnescape(val)
+		if err != nil {
+			continue
+		}
+		v[key] = append(v[key], value)
+	}
+	return v
 }

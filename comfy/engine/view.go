@@ -69,7 +69,7 @@ func within(base, path string) bool {
 // ComfyUI answers preview=webp (the default preview format) with a WebP; the
 // engine has no WebP encoder and answers with a PNG of the same pixels.
 func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q := query(r)
 	if !q.Has("filename") {
 		writeEmpty(w, http.StatusNotFound)
 		return
@@ -113,7 +113,7 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 		channel = q.Get("channel")
 	}
 	if q.Has("preview") {
-		s.viewPreview(w, file, disposition, q.Get("preview"), channel)
+		s.viewPreview(w, file, disposition, q.Get("preview"), q.Get("channel"))
 		return
 	}
 	switch channel {

@@ -26,7 +26,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.lifeMu.Unlock()
 	defer s.wsWG.Done()
 
-	sid := r.URL.Query().Get("clientId")
+	sid := query(r).Get("clientId")
 	if sid == "" {
 		sid = newUUID(false)
 	}
