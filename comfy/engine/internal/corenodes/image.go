@@ -230,3 +230,169 @@ func imageFromBatchClass() *node.Class {
 		},
 	}
 }
+
+func imagePadForOutpaintClass() *node.Class {
+	return &node.Class{
+		Info: info("ImagePadForOutpaint"),
+		Execute: func(ctx context.Context, env *node.Env, in node.Inputs) (*node.Result, error) {
+			im, err := in.Image("image")
+			if err != nil {
+				return nil, err
+			}
+			left, top := int(in.Int("left")), int(in.Int("top"))
+			right, bottom := int(in.Int("right")), int(in.Int("bottom"))
+			feather := int(in.Int("feathering"))
+			ow, oh := im.W+left+right, im.H+top+bottom
+			if err := checkAlloc(im.B, oh, ow, im.C); err != nil {
+				return nil, err
+			}
+			out := node.NewImage(im.B, oh, ow, im.C)
+			for i := range out.Pix {
+				out.Pix[i] = 0.5
+			}
+			for b := 0; b < im.B; b++ {
+				for y := 0; y < im.H; y++ {
+					copy(out.Pix[out.Offset(b, top+y, left):], im.Pix[im.Offset(b, y, 0):im.Offset(b, y, 0)+im.W*im.C])
+				}
+			}
+			mask := node.NewMask(1, oh, ow)
+			for i := range mask.Pix {
+				mask.Pix[i] = 1
+			}
+			d2, d3 := im.H, im.W
+			for i := 0; i < d2; i++ {
+				for j := 0; j < d3; j++ {
+					var v float32
+					if feather > 0 && feather*2 < d2 && feather*2 < d3 {
+						dt, db, dl, dr := d2, d2, d3, d3
+						if top != 0 {
+							dt = i
+						}
+						if bottom != 0 {
+							db = d2 - i
+						}
+						if left != 0 {
+							dl = j
+						}
+						if right != 0 {
+							dr = d3 - j
+						}
+						if d := min(dt, db, dl, dr); d < feather {
+							f := float64(feather-d) / float64(feather)
+							v = float32(f * f)
+						}
+					}
+					mask.Pix[(top+i)*ow+left+j] = v
+				}
+			}
+			return result(out, mask), nil
+		},
+	}
+}
+
+func imageBatchClass() *node.Class {
+	return &node.Class{
+		Info: info("ImageBatch"),
+		Execute: func(ctx context.Context, env *node.Env, in node.Inputs) (*node.Result, error) {
+			a, err := in.Image("image1")
+			if err != nil {
+				return nil, err
+			}
+			b, err := in.Image("image2")
+			if err != nil {
+				return nil, err
+			}
+			// An RGB image batched with an RGBA one gets an opaque alpha.
+			if a.C != b.C {
+				if a.C > b.C {
+					b = padChannel(b, 1)
+				} else {
+					a = padChannel(a, 1)
+				}
+			}
+			if a.H != b.H || a.W != b.W || a.C != b.C {
+				if b, err = commonUpscale(ctx, b, a.W, a.H, "bilinear", "center"); err != nil {
+					return nil, err
+				}
+			}
+			if a.C != b.C {
+				return nil, runtimeError("Sizes of tensors must match except in dimension 0. Expected size %d but got size %d for tensor number 1 in the list.", a.C, b.C)
+			}
+			if err := checkAlloc(a.B+b.B, a.H, a.W, a.C); err != nil {
+				return nil, err
+			}
+			out := &node.Image{B: a.B + b.B, H: a.H, W: a.W, C: a.C, Pix: make([]float32, 0, len(a.Pix)+len(b.Pix))}
+			out.Pix = append(append(out.Pix, a.Pix...), b.Pix...)
+			return result(out), nil
+		},
+	}
+}
+
+// padChannel appends one channel of value v to every pixel.
+func padChannel(im *node.Image, v float32) *node.Image {
+	out := node.NewImage(im.B, im.H, im.W, im.C+1)
+	for i := 0; i < im.B*im.H*im.W; i++ {
+		copy(out.Pix[i*out.C:], im.Pix[i*im.C:(i+1)*im.C])
+		out.Pix[i*out.C+im.C] = v
+	}
+	return out
+}
+
+func joinImageWithAlphaClass() *node.Class {
+	return &node.Class{
+		Info: info("JoinImageWithAlpha"),
+		Execute: func(ctx context.Context, env *node.Env, in node.Inputs) (*node.Result, error) {
+			im, err := in.Image("image")
+			if err != nil {
+				return nil, err
+			}
+			alpha, err := in.Mask("alpha")
+			if err != nil {
+				return nil, err
+			}
+			batch := min(im.B, alpha.B)
+			m, err := resizeMask(alpha, im.W, im.H)
+			if err != nil {
+				return nil, err
+			}
+			if im.C < 3 {
+				return nil, runtimeError("Sizes of tensors must match except in dimension 2. Expected size %d but got size 1 for tensor number 1 in the list.", im.H)
+			}
+			out := node.NewImage(batch, im.H, im.W, 4)
+			n := im.H * im.W
+			for b := 0; b < batch; b++ {
+				for p := 0; p < n; p++ {
+					si := (b*n + p) * im.C
+					di := (b*n + p) * 4
+					copy(out.Pix[di:di+3], im.Pix[si:si+3])
+					out.Pix[di+3] = 1 - m.Pix[b*n+p]
+				}
+			}
+			return result(out), nil
+		},
+	}
+}
+
+func splitImageWithAlphaClass() *node.Class {
+	return &node.Class{
+		Info: info("SplitImageWithAlpha"),
+		Execute: func(ctx context.Context, env *node.Env, in node.Inputs) (*node.Result, error) {
+			im, err := in.Image("image")
+			if err != nil {
+				return nil, err
+			}
+			c3 := min(im.C, 3)
+			rgb := node.NewImage(im.B, im.H, im.W, c3)
+			mask := node.NewMask(im.B, im.H, im.W)
+			for i := 0; i < im.B*im.H*im.W; i++ {
+				copy(rgb.Pix[i*c3:(i+1)*c3], im.Pix[i*im.C:])
+				a := float32(1)
+				if im.C > 3 {
+					a = im.Pix[i*im.C+3]
+				}
+				mask.Pix[i] = 1 - a
+			}
+			return result(rgb, mask), nil
+		},
+	}
+}
