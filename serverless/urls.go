@@ -106,10 +106,11 @@ func replaceEscaped(u, placeholder, value string) string {
 // nothing, so both joins are needed.
 func appendQuery(u, key, value string) string {
 	kv := url.QueryEscape(key) + "=" + url.QueryEscape(value)
+	_, query, hasQuery := strings.Cut(u, "?")
 	switch {
-	case !strings.Contains(u, "?"):
+	case !hasQuery:
 		return u + "?" + kv
-	case strings.HasSuffix(u, "?"), strings.HasSuffix(u, "&"):
+	case query == "", strings.HasSuffix(query, "&"):
 		return u + kv
 	default:
 		return u + "&" + kv
