@@ -191,7 +191,7 @@ func (c *pkgCtx) parseLintConfig(data []byte) *lintConfig {
 			for _, e := range m.value.elems {
 				r, ok := c.l.rules.lookup(e.text())
 				if !ok {
-					c.atNode(d, e, ruleLintConfig, "disable: unknown rule %s; use an id such as RP504 or a name such as boolean-values (docs/lint.md lists them)", describe(e))
+					c.atNode(d, e, ruleLintConfig, "unknown rule %s; use an id such as RP504 or a name such as boolean-values (docs/lint.md lists them)", quoteShort(scalarText(e), 40))
 					continue
 				}
 				cfg.disabled[r.ID] = true

@@ -118,7 +118,7 @@ func (r *Report) WriteText(w io.Writer, opts TextOptions) error {
 			if f.Fix != nil {
 				fix = " (fixable)"
 			}
-			fmt.Fprintf(&b, "  %-7s %s %s%s %s\n", pos, sev, msg, fix, paint(ansiDim, f.Rule+" "+f.Name))
+			fmt.Fprintf(&b, "  %-7s %s %s%s %s\n", pos, sev, msg, fix, paint(ansiDim, "["+f.Rule+" "+f.Name+"]"))
 		}
 		if len(res.Findings) > 0 {
 			b.WriteByte('\n')
@@ -307,23 +307,30 @@ func (r *Report) WriteSARIF(w io.Writer, toolVersion string) error {
 			results = append(results, out)
 		}
 	}
-	log := map[string]any{
-		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-		"version": "2.1.0",
-		"runs": []any{map[string]any{
-			"tool": map[string]any{"driver": map[string]any{
-				"name":           "comfypod",
-				"informationUri": "https://github.com/comfypod/comfypod",
-				"version":        toolVersion,
-				"rules":          srules,
-			}},
-			"columnKind": "unicodeCodePoints",
-			"originalUriBaseIds": map[string]any{
-				"%SRCROOT%": map[string]string{"uri": "./"},
-			},
-			"results": results,
-		}},
+	type driver struct {
+		Name           string      `json:"name"`
+		InformationURI string      `json:"informationUri"`
+		Version        string      `json:"version"`
+		Rules          []sarifRule `json:"rules"`
 	}
+	type run struct {
+		Tool struct {
+			Driver driver `json:"driver"`
+		} `json:"tool"`
+		ColumnKind         string                       `json:"columnKind"`
+		OriginalURIBaseIDs map[string]map[string]string `json:"originalUriBaseIds"`
+		Results            []result                     `json:"results"`
+	}
+	var rn run
+	rn.Tool.Driver = driver{Name: "comfypod", InformationURI: "https://github.com/comfypod/comfypod", Version: toolVersion, Rules: srules}
+	rn.ColumnKind = "unicodeCodePoints"
+	rn.OriginalURIBaseIDs = map[string]map[string]string{"%SRCROOT%": {"uri": "./"}}
+	rn.Results = results
+	log := struct {
+		Version string `json:"version"`
+		Schema  string `json:"$schema"`
+		Runs    []run  `json:"runs"`
+	}{"2.1.0", "https://json.schemastore.org/sarif-2.1.0.json", []run{rn}}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

@@ -71,6 +71,7 @@ tooling, the Image Brush service, and local emulators of RunPod and ComfyUI.`,
 	root.AddCommand(
 		newCmdVersion(f),
 		newCmdWorkflow(f),
+		newCmdLint(f, nil),
 	)
 	// Unknown subcommands and bad positional arguments are usage errors.
 	for _, c := range root.Commands() {
