@@ -68,8 +68,13 @@ const (
 	LocalJobIDDefault = "local_test"
 )
 
-// RetryPolicyDefault is how result posts are retried.
-var RetryPolicyDefault = RetryPolicy{Attempts: 5, Backoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second}
+// The default RetryPolicy of result posts: 5 tries, waiting 0.5 s, 1 s,
+// 2 s and 4 s (less jitter) between them.
+const (
+	ResultAttemptsDefault   = 5
+	ResultBackoffDefault    = 500 * time.Millisecond
+	ResultMaxBackoffDefault = 10 * time.Second
+)
 
 // RetryPolicy says how often and how far apart a failed result post is
 // tried again. Only answers that may succeed later are retried (a dropped
@@ -174,7 +179,8 @@ type Config struct {
 	// MaxResultBytes is the largest job-done body posted; a larger result
 	// fails the job with an error that says to upload outputs to S3.
 	MaxResultBytes int64
-	// ResultRetry says how failed result posts are retried.
+	// ResultRetry says how failed result posts are retried; zero fields
+	// take the ResultXxxDefault values.
 	ResultRetry RetryPolicy
 	// ResultTimeout bounds one attempt of a result post.
 	ResultTimeout time.Duration
@@ -241,11 +247,14 @@ func (c *Config) WithDefaults() *Config {
 	if out.MaxResultBytes == 0 {
 		out.MaxResultBytes = MaxResultBytesDefault
 	}
-	if out.ResultRetry == (RetryPolicy{}) {
-		out.ResultRetry = RetryPolicyDefault
+	if out.ResultRetry.Attempts == 0 {
+		out.ResultRetry.Attempts = ResultAttemptsDefault
+	}
+	if out.ResultRetry.Backoff == 0 {
+		out.ResultRetry.Backoff = ResultBackoffDefault
 	}
 	if out.ResultRetry.MaxBackoff == 0 {
-		out.ResultRetry.MaxBackoff = max(out.ResultRetry.Backoff, RetryPolicyDefault.MaxBackoff)
+		out.ResultRetry.MaxBackoff = max(out.ResultRetry.Backoff, ResultMaxBackoffDefault)
 	}
 	if out.TestInputFile == "" {
 		out.TestInputFile = TestInputFileDefault

@@ -37,10 +37,14 @@ type Job struct {
 // S3Config is where a client asks a job's outputs to be uploaded (the job's
 // "s3Config"). The worker does the upload itself.
 type S3Config struct {
-	AccessID     string `json:"accessId"`
+	// AccessID is the access key id.
+	AccessID string `json:"accessId"`
+	// AccessSecret is the secret key; it is kept out of logs and errors.
 	AccessSecret string `json:"accessSecret"`
-	BucketName   string `json:"bucketName"`
-	EndpointURL  string `json:"endpointUrl"`
+	// BucketName is the bucket to upload to.
+	BucketName string `json:"bucketName"`
+	// EndpointURL is the S3 API endpoint.
+	EndpointURL string `json:"endpointUrl"`
 	// ObjectPath is a key prefix; RunPod's Go SDK sends it.
 	ObjectPath string `json:"objectPath,omitempty"`
 }
