@@ -408,4 +408,3 @@ func (cv *gifCanvas) frame(infoTrans int) *Frame {
 	}
 	return f
 }
-
