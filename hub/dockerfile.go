@@ -132,7 +132,11 @@ func expandArgs(s string, args map[string]string) string {
 		if v, ok := args[name]; ok && v != "" {
 			return v
 		}
-		return sub[2]
+		if strings.HasPrefix(m, "${") && strings.ContainsAny(m, "-+") {
+			return sub[2] // ${VAR:-default}
+		}
+		return m // unknown here, e.g. $BUILDPLATFORM: leave it for docker build
+
 	})
 }
 
