@@ -52,7 +52,7 @@ const (
 	// ShutdownGraceDefault is how long Start lets in-flight jobs finish
 	// after its context ends, before cancelling them. It leaves room,
 	// inside Docker's 10 s stop window, to post their FAILED results.
-	ShutdownGraceDefault = 6 * time.Second
+	ShutdownGraceDefault = 5 * time.Second
 	// CancelGraceDefault is how long a hard stop waits for cancelled
 	// handlers to return before posting their FAILED result itself and
 	// abandoning them.

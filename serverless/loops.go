@@ -65,7 +65,7 @@ func (w *Worker) stopLoop(ctx context.Context) {
 			wait := w.cfg.RateLimitDelay
 			var ae *APIError
 			if errors.As(err, &ae) && ae.RetryAfter > 0 {
-				wait = ae.RetryAfter
+				wait = min(ae.RetryAfter, maxRetryAfter)
 			}
 			sleepClock(ctx, w.clock, wait)
 		case err != nil:

@@ -385,13 +385,7 @@ func (w *Worker) takeLoop(ctx context.Context) {
 		w.mu.Unlock()
 		need := conc - inFlight
 		if need <= 0 {
-			t := w.clock.NewTimer(w.cfg.RecheckInterval)
-			select {
-			case <-w.slotFreed:
-			case <-t.Chan():
-			case <-ctx.Done():
-			}
-			t.Stop()
+			w.waitForSlot(ctx)
 			continue
 		}
 		jobs, err := w.takeJobs(ctx, need, inFlight > 0)
@@ -415,6 +409,25 @@ func (w *Worker) takeLoop(ctx context.Context) {
 	}
 }
 
+// waitForSlot waits for a running job to end. With a concurrency modifier it
+// also wakes every RecheckInterval, as the modifier may raise the target.
+func (w *Worker) waitForSlot(ctx context.Context) {
+	var tick <-chan time.Time
+	if w.cfg.ConcurrencyModifier != nil {
+		t := w.clock.NewTimer(w.cfg.RecheckInterval)
+		defer t.Stop()
+		tick = t.Chan()
+	}
+	select {
+	case <-w.slotFreed:
+	case <-tick:
+	case <-ctx.Done():
+	}
+}
+
+// maxRetryAfter caps a server's Retry-After on job-take.
+const maxRetryAfter = 5 * time.Minute
+
 // takeBackoff is the pause after a failed take: the server's Retry-After or
 // RateLimitDelay after a 429, else ErrorBackoff doubling per failure up to
 // ErrorBackoffMax, with ±20% jitter.
@@ -422,7 +435,7 @@ func (w *Worker) takeBackoff(err error, failures int) time.Duration {
 	var ae *APIError
 	if errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
 		if ae.RetryAfter > 0 {
-			return ae.RetryAfter
+			return min(ae.RetryAfter, maxRetryAfter)
 		}
 		return w.cfg.RateLimitDelay
 	}
