@@ -106,6 +106,16 @@ func (s *Server) startIfQueued(j *job, now time.Time) {
 	}
 }
 
+// releaseHolderLocked tells the worker holding j, if any, to stop it: a test
+// finished the job in its place.
+func (s *Server) releaseHolderLocked(j *job) {
+	if w := j.worker; w != nil {
+		delete(w.jobs, j.id)
+		s.tellStopLocked(w, j.id)
+		j.worker = nil
+	}
+}
+
 // marshalOutput encodes a job output given by a test.
 func marshalOutput(v any) (json.RawMessage, error) {
 	if v == nil {
@@ -165,8 +175,8 @@ func (s *Server) StreamJob(id string, output any) error {
 	})
 }
 
-// CompleteJob finishes a job COMPLETED with output, whoever holds it; a
-// worker posting for it later gets 404.
+// CompleteJob finishes a job COMPLETED with output, whoever holds it; a worker
+// holding it is told to stop through job-stop, and gets 404 if it posts.
 func (s *Server) CompleteJob(id string, output any) error {
 	out, err := marshalOutput(output)
 	if err != nil {
@@ -174,18 +184,21 @@ func (s *Server) CompleteJob(id string, output any) error {
 	}
 	return s.drive(id, func(j *job, now time.Time) {
 		s.startIfQueued(j, now)
+		s.releaseHolderLocked(j)
 		j.output = out
 		s.finishLocked(j, StatusCompleted, now, "completed directly")
 	})
 }
 
-// FailJob finishes a job FAILED with the error message msg.
+// FailJob finishes a job FAILED with the error message msg; a worker holding
+// it is told to stop, as with CompleteJob.
 func (s *Server) FailJob(id, msg string) error {
 	if msg == "" {
 		return errors.New("runpodtest: FailJob needs an error message")
 	}
 	return s.drive(id, func(j *job, now time.Time) {
 		s.startIfQueued(j, now)
+		s.releaseHolderLocked(j)
 		j.output = nil
 		j.errMsg = msg
 		s.finishLocked(j, StatusFailed, now, "failed directly")

@@ -80,8 +80,10 @@ type Worker struct {
 	Unhealthy string `json:"unhealthy,omitempty"`
 	// PendingStops are job ids job-stop has yet to hand it.
 	PendingStops []string `json:"pendingStops"`
-	// Requests counts its requests of every kind.
-	Requests int `json:"requests"`
+	// Requests counts its requests of every kind; OpenRequests are the ones
+	// in flight right now.
+	Requests     int `json:"requests"`
+	OpenRequests int `json:"openRequests"`
 }
 
 func (w *worker) snapshot(now time.Time) Worker {
@@ -95,6 +97,7 @@ func (w *worker) snapshot(now time.Time) Worker {
 		LastPing: w.lastPing, Jobs: ids, ReportedJobs: slices.Clone(w.reported), JobInProgress: w.busy,
 		RunpodVersion: w.version, Refreshing: w.refreshing, Refreshes: w.refreshes,
 		Unhealthy: w.unhealthy, PendingStops: slices.Clone(w.stops), Requests: w.requests,
+		OpenRequests: w.active,
 	}
 }
 
@@ -173,18 +176,19 @@ func (s *Server) Health(ep string) (Health, error) {
 }
 
 // Await blocks until cond reports true, re-checking it after every change of
-// job, worker or webhook state. cond runs without the server's lock and may
+// job, worker or webhook state and whenever a worker's last open request ends. cond runs without the server's lock and may
 // call any Server method.
 func (s *Server) Await(ctx context.Context, cond func() bool) error {
 	for {
 		s.mu.Lock()
-		ch := s.changed
+		ch, obs := s.changed, s.observed
 		s.mu.Unlock()
 		if cond() {
 			return nil
 		}
 		select {
 		case <-ch:
+		case <-obs:
 		case <-ctx.Done():
 			return fmt.Errorf("runpodtest: condition not met: %w", ctx.Err())
 		case <-s.ctx.Done():

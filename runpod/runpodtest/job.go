@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -158,7 +159,7 @@ func (s *Server) finishLocked(j *job, st Status, now time.Time, reason string) {
 	if w := j.worker; w != nil {
 		delete(w.jobs, j.id)
 		if st == StatusCancelled || st == StatusTimedOut {
-			w.stops = append(w.stops, j.id)
+			s.tellStopLocked(w, j.id)
 		}
 	}
 	j.worker = nil
@@ -193,7 +194,7 @@ func (s *Server) retryLocked(j *job, now time.Time, reason string) {
 func (s *Server) deleteLocked(j *job, now time.Time, why string) {
 	if w := j.worker; w != nil {
 		delete(w.jobs, j.id)
-		w.stops = append(w.stops, j.id)
+		s.tellStopLocked(w, j.id)
 		j.worker = nil
 	}
 	delete(s.jobs, j.id)
@@ -206,6 +207,22 @@ func (s *Server) deleteLocked(j *job, now time.Time, why string) {
 		s.tombOrder = s.tombOrder[1:]
 	}
 	s.log.Info("runpodtest: job deleted", "endpoint", j.ep, "job", j.id, "why", why)
+	s.notifyLocked()
+}
+
+// maxPendingStops bounds the job ids waiting for a worker that never polls
+// job-stop (runpod-python before 1.10 does not).
+const maxPendingStops = 1024
+
+// tellStopLocked queues job id for w's next job-stop answer.
+func (s *Server) tellStopLocked(w *worker, id string) {
+	if slices.Contains(w.stops, id) {
+		return
+	}
+	if len(w.stops) >= maxPendingStops {
+		w.stops = w.stops[1:]
+	}
+	w.stops = append(w.stops, id)
 	s.notifyLocked()
 }
 

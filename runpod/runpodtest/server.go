@@ -56,7 +56,7 @@ type Server struct {
 	idle           chan struct{} // closed when inflight drops to 0 after Close
 	rng            *rand.Rand
 	changed        chan struct{} // closed and replaced on every state change
-	pollersChanged chan struct{} // closed and replaced when waiting changes
+	observed       chan struct{} // closed and replaced when held requests or worker activity change
 	jobs           map[string]*job
 	tombstones     map[string]*job
 	tombOrder      []string
@@ -151,7 +151,7 @@ func newServer(cfg *Config) (*Server, error) {
 		kick:           make(chan struct{}, 1),
 		rng:            rand.New(src),
 		changed:        make(chan struct{}),
-		pollersChanged: make(chan struct{}),
+		observed:       make(chan struct{}),
 		jobs:           map[string]*job{},
 		tombstones:     map[string]*job{},
 		queues:         map[string][]queued{},
@@ -655,10 +655,16 @@ func (s *Server) poll(ctx context.Context, op Op, d time.Duration, try func(now 
 	}
 }
 
+// observeLocked wakes Await and AwaitWaiting callers; held requests, which
+// only care about job state, are not woken.
+func (s *Server) observeLocked() {
+	close(s.observed)
+	s.observed = make(chan struct{})
+}
+
 func (s *Server) setWaitingLocked(op Op, delta int) {
 	s.waiting[op] += delta
-	close(s.pollersChanged)
-	s.pollersChanged = make(chan struct{})
+	s.observeLocked()
 }
 
 // Waiting reports how many requests of op are being held open right now: in a
@@ -674,7 +680,7 @@ func (s *Server) Waiting(op Op) int {
 func (s *Server) AwaitWaiting(ctx context.Context, op Op, n int) error {
 	for {
 		s.mu.Lock()
-		got, ch := s.waiting[op], s.pollersChanged
+		got, ch := s.waiting[op], s.observed
 		s.mu.Unlock()
 		if got >= n {
 			return nil

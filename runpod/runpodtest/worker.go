@@ -103,6 +103,7 @@ func (s *Server) workerLeave(ep, id string) {
 	w.lastSeen = s.clock.Now()
 	if w.active == 0 {
 		s.kickLocked(w.lastSeen.Add(s.cfg.PingTimeout))
+		s.observeLocked()
 	}
 }
 
@@ -128,7 +129,7 @@ func (s *Server) loseWorkerLocked(w *worker, at time.Time) {
 	for _, id := range ids {
 		j := w.jobs[id]
 		delete(w.jobs, id)
-		w.stops = append(w.stops, id)
+		s.tellStopLocked(w, id)
 		j.worker = nil
 		j.losses++
 		silent := fmt.Sprintf("worker %s sent no ping for %s while running the job", w.id, s.cfg.PingTimeout)
