@@ -50,28 +50,28 @@ type Server struct {
 	closeOnce sync.Once
 	kick      chan struct{} // wakes the janitor when an earlier deadline appears
 
-	mu             sync.Mutex
-	closed         bool
-	inflight       int
-	idle           chan struct{} // closed when inflight drops to 0 after Close
-	rng            *rand.Rand
-	changed        chan struct{} // closed and replaced on every state change
-	observed       chan struct{} // closed and replaced when held requests or worker activity change
-	jobs           map[string]*job
-	tombstones     map[string]*job
-	tombOrder      []string
-	queues         map[string][]queued
-	queueSeq       uint64
-	workers        map[string]*worker // by endpoint + "/" + worker id
-	deadlines      deadlineHeap
-	armedAt        time.Time
-	totals         map[string]*HealthJobs // cumulative completed, failed, retried per endpoint
-	requests       map[Op]int
-	waiting        map[Op]int
-	faults         []*faultRule
-	nextFaultID    int
-	deliveries     []WebhookDelivery
-	testWorkers    map[*TestWorker]struct{}
+	mu          sync.Mutex
+	closed      bool
+	inflight    int
+	idle        chan struct{} // closed when inflight drops to 0 after Close
+	rng         *rand.Rand
+	changed     chan struct{} // closed and replaced on every state change
+	observed    chan struct{} // closed and replaced when held requests or worker activity change
+	jobs        map[string]*job
+	tombstones  map[string]*job
+	tombOrder   []string
+	queues      map[string][]queued
+	queueSeq    uint64
+	workers     map[string]*worker // by endpoint + "/" + worker id
+	deadlines   deadlineHeap
+	armedAt     time.Time
+	totals      map[string]*HealthJobs // cumulative completed, failed, retried per endpoint
+	requests    map[Op]int
+	waiting     map[Op]int
+	faults      []*faultRule
+	nextFaultID int
+	deliveries  []WebhookDelivery
+	testWorkers map[*TestWorker]struct{}
 }
 
 // maxTombstones bounds how many deleted jobs stay visible to inspection.
@@ -141,25 +141,25 @@ func newServer(cfg *Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:            c,
-		clock:          c.Clock,
-		log:            c.Logger,
-		eps:            map[string]bool{},
-		client:         c.HTTPClient,
-		ctx:            ctx,
-		cancel:         cancel,
-		kick:           make(chan struct{}, 1),
-		rng:            rand.New(src),
-		changed:        make(chan struct{}),
-		observed:       make(chan struct{}),
-		jobs:           map[string]*job{},
-		tombstones:     map[string]*job{},
-		queues:         map[string][]queued{},
-		workers:        map[string]*worker{},
-		totals:         map[string]*HealthJobs{},
-		requests:       map[Op]int{},
-		waiting:        map[Op]int{},
-		testWorkers:    map[*TestWorker]struct{}{},
+		cfg:         c,
+		clock:       c.Clock,
+		log:         c.Logger,
+		eps:         map[string]bool{},
+		client:      c.HTTPClient,
+		ctx:         ctx,
+		cancel:      cancel,
+		kick:        make(chan struct{}, 1),
+		rng:         rand.New(src),
+		changed:     make(chan struct{}),
+		observed:    make(chan struct{}),
+		jobs:        map[string]*job{},
+		tombstones:  map[string]*job{},
+		queues:      map[string][]queued{},
+		workers:     map[string]*worker{},
+		totals:      map[string]*HealthJobs{},
+		requests:    map[Op]int{},
+		waiting:     map[Op]int{},
+		testWorkers: map[*TestWorker]struct{}{},
 	}
 	for _, ep := range c.Endpoints {
 		s.eps[ep] = true
