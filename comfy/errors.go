@@ -150,7 +150,7 @@ func DecodePromptError(status int, body []byte) (*PromptError, error) {
 
 // decodeNodeErrors decodes a node_errors object in document order.
 func decodeNodeErrors(raw json.RawMessage) ([]NodeError, error) {
-	if len(raw) == 0 || string(raw) == "null" {
+	if len(raw) == 0 || string(raw) == "null" || string(compactRaw(raw)) == "[]" {
 		return nil, nil
 	}
 	ms, err := decodeObject(raw)
