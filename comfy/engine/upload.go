@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxFormMemory is how much of a multipart form is held in memory; larger
@@ -82,6 +83,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, mask bool) {
 	}
 	subfolder, _ := field("subfolder")
 	overwrite, _ := field("overwrite")
+	if !cleanName(filename) || !cleanName(subfolder) {
+		writeText(w, http.StatusBadRequest, "the file name and subfolder must be valid UTF-8 without NUL characters")
+		return
+	}
 
 	folder := joinPy(uploadDir, subfolder)
 	path := joinPy(folder, filename)
@@ -108,6 +113,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, mask bool) {
 	s.uploadMu.Lock()
 	defer s.uploadMu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		if blockedByFile(uploadDir, filepath.Dir(path)) {
+			writeText(w, http.StatusBadRequest, "the subfolder names an existing file")
+			return
+		}
 		s.log.Error("upload: creating folder failed", "err", err)
 		writeText(w, http.StatusInternalServerError, "the upload folder cannot be created")
 		return
@@ -290,4 +299,20 @@ func (s *Server) mergeMask(form *multipart.Form, upload []byte) ([]byte, error) 
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// cleanName says whether a client-supplied name can become a path: valid
+// UTF-8 (names are echoed back in JSON) and no NUL.
+func cleanName(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// blockedByFile says whether a folder between base and dir is a file.
+func blockedByFile(base, dir string) bool {
+	for d := dir; within(base, d) && d != base; d = filepath.Dir(d) {
+		if st, err := os.Stat(d); err == nil && !st.IsDir() {
+			return true
+		}
+	}
+	return false
 }
