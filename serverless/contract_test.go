@@ -947,7 +947,7 @@ func TestContractHeartbeatDuringLongJob(t *testing.T) {
 func TestContractTakeEdgeCases(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
-	step := 0
+	step, stops := 0, 0
 	var dones []recorded
 	doneCh := make(chan struct{}, 10)
 	srv := newScriptedPlane(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -976,6 +976,9 @@ func TestContractTakeEdgeCases(t *testing.T) {
 			mu.Unlock()
 			doneCh <- struct{}{}
 		case strings.Contains(r.URL.Path, "/job-stop/"):
+			mu.Lock()
+			stops++
+			mu.Unlock()
 			w.WriteHeader(http.StatusNotFound)
 		}
 	})
@@ -985,7 +988,8 @@ func TestContractTakeEdgeCases(t *testing.T) {
 		"RUNPOD_POD_ID":              "w1",
 	}
 	cfg := must(ConfigFromEnv(func(k string) string { return env[k] }))
-	cfg.Logger = testLogger(t)
+	log, sink := newLogSink(t)
+	cfg.Logger = log
 	var extra map[string]json.RawMessage
 	cfg.Handler = func(ctx context.Context, job *Job) (any, error) {
 		mu.Lock()
@@ -996,6 +1000,7 @@ func TestContractTakeEdgeCases(t *testing.T) {
 	startWorker(t, cfg)
 	waitChan(t, doneCh, "the no-input job's FAILED post")
 	waitChan(t, doneCh, "the good job's post")
+	sink.await(t, "job-stop answered 404")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(dones) != 2 {
@@ -1009,5 +1014,12 @@ func TestContractTakeEdgeCases(t *testing.T) {
 	}
 	if string(extra["delayTime"]) != "12" || string(extra["status"]) != `"IN_PROGRESS"` {
 		t.Errorf("Extra %v", extra)
+	}
+	// job-stop answered 404 once: the feature is off, polling ended.
+	if stops != 1 {
+		t.Errorf("%d job-stop polls", stops)
+	}
+	if !sink.has("job has missing field(s): id") {
+		t.Errorf("the job without id was not reported:\n%s", sink.text())
 	}
 }
