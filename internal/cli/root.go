@@ -72,6 +72,7 @@ tooling, the Image Brush service, and local emulators of RunPod and ComfyUI.`,
 		newCmdVersion(f),
 		newCmdWorkflow(f),
 		newCmdLint(f, nil),
+		newCmdEngine(f, nil),
 	)
 	// Unknown subcommands and bad positional arguments are usage errors.
 	for _, c := range root.Commands() {
