@@ -87,9 +87,12 @@ func (f *Frame) ScaleInt(scale float64) {
 
 // RGB returns the frame converted to 8-bit RGB like Pillow's convert("RGB"):
 // transparency is dropped, grey is replicated, palettes are looked up, mode I
-// is clipped to 0..255.
+// is clipped to 0..255. For an RGB frame it returns Pix itself.
 func (f *Frame) RGB() []uint8 {
 	n := f.Pixels()
+	if f.Mode == ModeRGB {
+		return f.Pix[:3*n]
+	}
 	out := make([]uint8, 3*n)
 	switch f.Mode {
 	case Mode1, ModeL:
@@ -105,8 +108,6 @@ func (f *Frame) RGB() []uint8 {
 		for i, v := range f.Pix[:n] {
 			copy(out[3*i:3*i+3], f.Palette[3*int(v):3*int(v)+3])
 		}
-	case ModeRGB:
-		copy(out, f.Pix)
 	case ModeRGBA:
 		for i := 0; i < n; i++ {
 			copy(out[3*i:3*i+3], f.Pix[4*i:4*i+3])

@@ -2,11 +2,12 @@ package imaging
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"image"
-	"image/png"
+	"hash/crc32"
+	"io"
 )
 
 var pngSignature = []byte("\x89PNG\r\n\x1a\n")
@@ -16,37 +17,60 @@ type pngHeader struct {
 	width, height int
 	depth         int
 	colorType     int
-	plte          []byte // raw PLTE data
-	trns          []byte // raw tRNS data; nil when absent
-	exif          []byte // eXIf data
+	interlace     bool
+	plte          []byte   // raw PLTE data
+	trns          []byte   // raw tRNS data; nil when absent
+	exif          []byte   // eXIf data
+	idat          [][]byte // the IDAT chunks' data, in order
 }
 
-// readPNGHeader walks the chunk list and collects IHDR, PLTE, tRNS and eXIf.
+// readPNGHeader walks the chunk list, checking the CRC of critical chunks
+// (an ancillary chunk with a bad CRC is skipped, as Pillow does when it
+// loads truncated images), and collects IHDR, PLTE, tRNS, eXIf and IDAT.
 func readPNGHeader(data []byte) (*pngHeader, error) {
 	h := &pngHeader{}
 	p := len(pngSignature)
 	sawIHDR := false
 	for p+8 <= len(data) {
 		n := int64(binary.BigEndian.Uint32(data[p:]))
-		typ := string(data[p+4 : p+8])
+		typ := data[p+4 : p+8]
 		start := int64(p + 8)
 		end := start + n
-		if end > int64(len(data)) {
-			// Truncated chunk: stop here and let the decoder report it.
+		if end+4 > int64(len(data)) {
+			if string(typ) == "IDAT" && end > start {
+				// A truncated last IDAT: keep what there is.
+				h.idat = append(h.idat, data[start:min(end, int64(len(data)))])
+			}
 			break
 		}
 		body := data[start:end]
-		switch typ {
+		critical := typ[0]&0x20 == 0
+		crc := crc32.ChecksumIEEE(data[p+4 : end])
+		if crc != binary.BigEndian.Uint32(data[end:]) {
+			if critical {
+				return nil, fmt.Errorf("broken PNG file (bad checksum in %q chunk)", typ)
+			}
+			p = int(end) + 4
+			continue
+		}
+		switch string(typ) {
 		case "IHDR":
 			if len(body) < 13 {
-				return nil, errors.New("png: short IHDR chunk")
+				return nil, errors.New("short IHDR chunk")
 			}
 			w, ht := binary.BigEndian.Uint32(body), binary.BigEndian.Uint32(body[4:])
 			if w == 0 || ht == 0 || w > 1<<31-1 || ht > 1<<31-1 {
-				return nil, fmt.Errorf("png: invalid size %dx%d", w, ht)
+				return nil, fmt.Errorf("invalid size %dx%d", w, ht)
 			}
 			h.width, h.height = int(w), int(ht)
 			h.depth, h.colorType = int(body[8]), int(body[9])
+			if body[10] != 0 || body[11] != 0 {
+				return nil, errors.New("unknown compression or filter method")
+			}
+			if body[12] > 1 {
+				return nil, fmt.Errorf("unknown interlace method %d", body[12])
+			}
+			h.interlace = body[12] == 1
 			sawIHDR = true
 		case "PLTE":
 			h.plte = body
@@ -54,6 +78,8 @@ func readPNGHeader(data []byte) (*pngHeader, error) {
 			h.trns = body
 		case "eXIf":
 			h.exif = body
+		case "IDAT":
+			h.idat = append(h.idat, body)
 		case "IEND":
 			p = len(data)
 			continue
@@ -61,9 +87,40 @@ func readPNGHeader(data []byte) (*pngHeader, error) {
 		p = int(end) + 4
 	}
 	if !sawIHDR {
-		return nil, errors.New("png: missing IHDR chunk")
+		return nil, errors.New("missing IHDR chunk")
+	}
+	ok := false
+	switch h.colorType {
+	case 0:
+		ok = h.depth == 1 || h.depth == 2 || h.depth == 4 || h.depth == 8 || h.depth == 16
+	case 3:
+		ok = h.depth == 1 || h.depth == 2 || h.depth == 4 || h.depth == 8
+	case 2, 4, 6:
+		ok = h.depth == 8 || h.depth == 16
+	}
+	if !ok {
+		return nil, fmt.Errorf("unsupported colour type %d with bit depth %d", h.colorType, h.depth)
+	}
+	if h.colorType == 3 && len(h.plte) < 3 {
+		return nil, errors.New("palette image without a PLTE chunk")
+	}
+	if len(h.idat) == 0 {
+		return nil, errors.New("no image data (IDAT chunk)")
 	}
 	return h, nil
+}
+
+// channels returns the number of samples per pixel of the colour type.
+func (h *pngHeader) channels() int {
+	switch h.colorType {
+	case 2:
+		return 3
+	case 4:
+		return 2
+	case 6:
+		return 4
+	}
+	return 1
 }
 
 func decodePNG(data []byte, opts Options) (*Picture, error) {
@@ -74,159 +131,197 @@ func decodePNG(data []byte, opts Options) (*Picture, error) {
 	if err := opts.checkSize(h.width, h.height); err != nil {
 		return nil, err
 	}
-	img, err := png.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, &FormatError{Format: "PNG", Err: err}
-	}
-	f, err := pngFrame(img, h)
-	if err != nil {
+	f := newPNGFrame(h)
+	if err := decodePNGPixels(h, f); err != nil {
 		return nil, &FormatError{Format: "PNG", Err: err}
 	}
 	return &Picture{Format: "PNG", Frames: []*Frame{f}, Orientation: exifOrientation(h.exif)}, nil
 }
 
-// pngFrame converts what image/png returned into the frame Pillow 9.4 would
-// open: 16-bit grey becomes mode I, other 16-bit images keep their high bytes,
-// palettes and colour keys are kept as Pillow's info has them.
-func pngFrame(img image.Image, h *pngHeader) (*Frame, error) {
-	b := img.Bounds()
-	w, ht := b.Dx(), b.Dy()
-	n := w * ht
-	f := &Frame{W: w, H: ht}
+// newPNGFrame allocates the frame Pillow 9.4 would open for the header:
+// 16-bit grey becomes mode I, other 16-bit images keep their high bytes,
+// bilevel grey is mode "1", palettes and colour keys are kept as Pillow's
+// info has them.
+func newPNGFrame(h *pngHeader) *Frame {
+	n := h.width * h.height
+	f := &Frame{W: h.width, H: h.height}
 	switch h.colorType {
-	case 0: // grey
+	case 0:
 		if len(h.trns) >= 2 {
 			f.Key = []int{int(binary.BigEndian.Uint16(h.trns))}
 		}
-		if h.depth == 16 {
-			f.Mode = ModeI
-			f.Int = make([]int32, n)
-			switch m := img.(type) {
-			case *image.Gray16:
-				for y := 0; y < ht; y++ {
-					row := m.Pix[y*m.Stride:]
-					for x := 0; x < w; x++ {
-						f.Int[y*w+x] = int32(row[2*x])<<8 | int32(row[2*x+1])
-					}
-				}
-			case *image.NRGBA64:
-				for y := 0; y < ht; y++ {
-					row := m.Pix[y*m.Stride:]
-					for x := 0; x < w; x++ {
-						f.Int[y*w+x] = int32(row[8*x])<<8 | int32(row[8*x+1])
-					}
-				}
-			default:
-				return nil, fmt.Errorf("unexpected %T for 16-bit grey", img)
-			}
-			return f, nil
-		}
-		f.Mode = ModeL
-		if h.depth == 1 {
+		switch h.depth {
+		case 16:
+			f.Mode, f.Int = ModeI, make([]int32, n)
+			return f
+		case 1:
 			f.Mode = Mode1
-		}
-		f.Pix = make([]uint8, n)
-		switch m := img.(type) {
-		case *image.Gray:
-			for y := 0; y < ht; y++ {
-				copy(f.Pix[y*w:(y+1)*w], m.Pix[y*m.Stride:])
-			}
-		case *image.NRGBA:
-			for y := 0; y < ht; y++ {
-				row := m.Pix[y*m.Stride:]
-				for x := 0; x < w; x++ {
-					f.Pix[y*w+x] = row[4*x]
-				}
-			}
 		default:
-			return nil, fmt.Errorf("unexpected %T for grey", img)
+			f.Mode = ModeL
 		}
-	case 2: // RGB
+	case 2:
 		if len(h.trns) >= 6 {
 			f.Key = []int{int(binary.BigEndian.Uint16(h.trns)), int(binary.BigEndian.Uint16(h.trns[2:])), int(binary.BigEndian.Uint16(h.trns[4:]))}
 		}
 		f.Mode = ModeRGB
-		f.Pix = make([]uint8, 3*n)
-		if err := copySamples(f.Pix, img, 3); err != nil {
-			return nil, err
-		}
-	case 3: // palette
-		m, ok := img.(*image.Paletted)
-		if !ok {
-			return nil, fmt.Errorf("unexpected %T for palette", img)
-		}
+	case 3:
 		f.Mode = ModeP
-		f.Pix = make([]uint8, n)
-		for y := 0; y < ht; y++ {
-			copy(f.Pix[y*w:(y+1)*w], m.Pix[y*m.Stride:])
-		}
-		f.Palette = grayRamp(h.plte[:len(h.plte)/3*3])
+		f.Palette = grayRamp(h.plte[:min(len(h.plte), 768)/3*3])
 		if h.trns != nil {
-			f.PaletteAlpha = make([]uint8, 256)
-			for i := range f.PaletteAlpha {
-				f.PaletteAlpha[i] = 255
-			}
+			f.PaletteAlpha = bytes.Repeat([]byte{255}, 256)
 			copy(f.PaletteAlpha, h.trns)
 		}
-	case 4: // grey + alpha
+	case 4:
 		f.Mode = ModeLA
-		f.Pix = make([]uint8, 2*n)
-		rgba := make([]uint8, 4*n)
-		if err := copySamples(rgba, img, 4); err != nil {
-			return nil, err
-		}
-		for i := 0; i < n; i++ {
-			f.Pix[2*i], f.Pix[2*i+1] = rgba[4*i], rgba[4*i+3]
-		}
-	case 6: // RGBA
+	case 6:
 		f.Mode = ModeRGBA
-		f.Pix = make([]uint8, 4*n)
-		if err := copySamples(f.Pix, img, 4); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("unsupported colour type %d", h.colorType)
 	}
-	return f, nil
+	f.Pix = make([]uint8, n*f.Mode.Channels())
+	return f
 }
 
-// copySamples copies the non-premultiplied 8-bit samples (high bytes of
-// 16-bit ones) of an RGB-like image into dst with c = 3 or 4 bytes per pixel.
-func copySamples(dst []uint8, img image.Image, c int) error {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	var (
-		pix    []uint8
-		stride int
-		bpp    int // bytes per pixel in pix
-		step   int // bytes per sample in pix
-	)
-	switch m := img.(type) {
-	case *image.RGBA:
-		pix, stride, bpp, step = m.Pix, m.Stride, 4, 1
-	case *image.NRGBA:
-		pix, stride, bpp, step = m.Pix, m.Stride, 4, 1
-	case *image.RGBA64:
-		pix, stride, bpp, step = m.Pix, m.Stride, 8, 2
-	case *image.NRGBA64:
-		pix, stride, bpp, step = m.Pix, m.Stride, 8, 2
-	default:
-		return fmt.Errorf("unexpected %T", img)
+// adam7 are the Adam7 passes: x0, y0, dx, dy.
+var adam7 = [7][4]int{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}}
+
+// decodePNGPixels inflates the image data, undoes the row filters and stores
+// the pixels into f. Like Pillow loading a truncated image, it keeps the rows
+// it could decode when the data stream ends early or is damaged (the rest
+// stay zero); it fails only when no row at all can be read.
+func decodePNGPixels(h *pngHeader, f *Frame) error {
+	readers := make([]io.Reader, len(h.idat))
+	for i, b := range h.idat {
+		readers[i] = bytes.NewReader(b)
 	}
-	if bpp == 4 && c == 4 {
-		for y := 0; y < h; y++ {
-			copy(dst[y*w*4:(y+1)*w*4], pix[y*stride:])
+	zr, err := zlib.NewReader(io.MultiReader(readers...))
+	if err != nil {
+		return fmt.Errorf("image data: %w", err)
+	}
+	defer zr.Close()
+	bitsPP := h.depth * h.channels()
+	bpp := max(1, bitsPP/8)
+	passes := [][4]int{{0, 0, 1, 1}}
+	if h.interlace {
+		passes = adam7[:]
+	}
+	rowsRead := 0
+	for _, pass := range passes {
+		pw := (h.width - pass[0] + pass[2] - 1) / pass[2]
+		ph := (h.height - pass[1] + pass[3] - 1) / pass[3]
+		if pw <= 0 || ph <= 0 {
+			continue
 		}
-		return nil
-	}
-	for y := 0; y < h; y++ {
-		row := pix[y*stride:]
-		out := dst[y*w*c:]
-		for x := 0; x < w; x++ {
-			for k := 0; k < c; k++ {
-				out[x*c+k] = row[x*bpp+k*step]
+		rowBytes := (pw*bitsPP + 7) / 8
+		cur := make([]uint8, rowBytes+1)
+		prev := make([]uint8, rowBytes+1)
+		for py := 0; py < ph; py++ {
+			if _, err := io.ReadFull(zr, cur); err != nil {
+				if rowsRead == 0 {
+					return fmt.Errorf("image data: %w", err)
+				}
+				return nil
 			}
+			if err := unfilter(cur[0], cur[1:], prev[1:], bpp); err != nil {
+				if rowsRead == 0 {
+					return err
+				}
+				return nil
+			}
+			storeRow(h, f, cur[1:], pass, py, pw)
+			rowsRead++
+			cur, prev = prev, cur
 		}
 	}
 	return nil
+}
+
+// unfilter undoes one row's PNG filter in place.
+func unfilter(ft uint8, cur, prev []uint8, bpp int) error {
+	switch ft {
+	case 0:
+	case 1: // sub
+		for i := bpp; i < len(cur); i++ {
+			cur[i] += cur[i-bpp]
+		}
+	case 2: // up
+		for i, p := range prev[:len(cur)] {
+			cur[i] += p
+		}
+	case 3: // average
+		for i := 0; i < bpp && i < len(cur); i++ {
+			cur[i] += prev[i] / 2
+		}
+		for i := bpp; i < len(cur); i++ {
+			cur[i] += uint8((int(cur[i-bpp]) + int(prev[i])) / 2)
+		}
+	case 4: // Paeth
+		for i := 0; i < bpp && i < len(cur); i++ {
+			cur[i] += prev[i]
+		}
+		for i := bpp; i < len(cur); i++ {
+			a, b, c := int(cur[i-bpp]), int(prev[i]), int(prev[i-bpp])
+			pa, pb, pc := b-c, a-c, a+b-2*c
+			if pa < 0 {
+				pa = -pa
+			}
+			if pb < 0 {
+				pb = -pb
+			}
+			if pc < 0 {
+				pc = -pc
+			}
+			switch {
+			case pa <= pb && pa <= pc:
+				cur[i] += uint8(a)
+			case pb <= pc:
+				cur[i] += uint8(b)
+			default:
+				cur[i] += uint8(c)
+			}
+		}
+	default:
+		return fmt.Errorf("bad filter type %d", ft)
+	}
+	return nil
+}
+
+// storeRow writes one unfiltered row of pass pass (row py, pw pixels wide)
+// into the frame, unpacking sub-byte samples the way Pillow's unpackers do
+// (grey scaled to 0..255, bilevel to 0/255, palette indexes kept) and keeping
+// the high byte of 16-bit samples (except mode I).
+func storeRow(h *pngHeader, f *Frame, row []uint8, pass [4]int, py, pw int) {
+	y := pass[1] + py*pass[3]
+	c := f.Mode.Channels()
+	base := y * h.width
+	at := func(px int) int { return base + pass[0] + px*pass[2] }
+	switch {
+	case f.Mode == ModeI:
+		for px := 0; px < pw; px++ {
+			f.Int[at(px)] = int32(row[2*px])<<8 | int32(row[2*px+1])
+		}
+	case h.depth < 8:
+		per := 8 / h.depth
+		mask := uint8(1<<h.depth - 1)
+		scale := uint8(1)
+		if h.colorType == 0 {
+			scale = 255 / mask
+		}
+		for px := 0; px < pw; px++ {
+			b := row[px/per]
+			shift := uint(8 - h.depth*(px%per+1))
+			f.Pix[at(px)] = (b >> shift & mask) * scale
+		}
+	case h.depth == 16:
+		for px := 0; px < pw; px++ {
+			o := at(px) * c
+			for k := 0; k < c; k++ {
+				f.Pix[o+k] = row[2*(px*c+k)]
+			}
+		}
+	case pass[2] == 1:
+		copy(f.Pix[base*c:(base+pw)*c], row[:pw*c])
+	default:
+		for px := 0; px < pw; px++ {
+			copy(f.Pix[at(px)*c:(at(px)+1)*c], row[px*c:(px+1)*c])
+		}
+	}
 }
