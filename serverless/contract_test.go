@@ -874,6 +874,42 @@ func TestContractHardStop(t *testing.T) {
 	})
 }
 
+// A job RunPod stopped whose handler ignores the cancellation does not hold
+// a hard stop up.
+func TestContractHardStopAfterJobStop(t *testing.T) {
+	t.Parallel()
+	p := newPlane(t, nil)
+	cfg := p.workerConfig(t, "w-stopped-stuck")
+	cfg.CancelGrace = 10 * time.Millisecond
+	log, sink := newLogSink(t)
+	cfg.Logger = log
+	release := make(chan struct{})
+	returned := make(chan struct{})
+	started := make(chan struct{}, 1)
+	cfg.Handler = func(ctx context.Context, job *Job) (any, error) {
+		defer close(returned)
+		started <- struct{}{}
+		<-release
+		return "late", nil
+	}
+	id := p.enqueue(t, 1)
+	w := startWorker(t, cfg)
+	waitChan(t, started, "the job")
+	p.cancel(t, id)
+	sink.await(t, "RunPod stopped the job")
+	if err := w.StopAndCancel(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitChan(t, returned, "the handler")
+	if n := len(p.rec.all("job-done")); n != 0 {
+		t.Errorf("%d job-done posts for a stopped job", n)
+	}
+	if j, _ := p.srv.Job(id); j.Status != runpodtest.StatusCancelled {
+		t.Errorf("job %s", j.Status)
+	}
+}
+
 func TestContractHeartbeatDuringLongJob(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()

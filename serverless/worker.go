@@ -25,6 +25,7 @@ type Worker struct {
 	scrub      redactor
 	pingClient *http.Client // heartbeat: a transport of its own
 	stopClient *http.Client // job-stop long-poll: a transport of its own
+	ownClient  bool         // cfg.HTTPClient was made by WithDefaults
 
 	mu          sync.Mutex
 	started     bool
@@ -66,6 +67,7 @@ func New(cfg *Config) (*Worker, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	ownClient := cfg.HTTPClient == nil
 	urls, err := newEndpoints(c)
 	if err != nil {
 		return nil, err
@@ -84,6 +86,7 @@ func New(cfg *Config) (*Worker, error) {
 		scrub:       scrub,
 		pingClient:  &http.Client{Transport: pingTransport},
 		stopClient:  &http.Client{Transport: stopTransport},
+		ownClient:   ownClient,
 		running:     make(map[string]*jobRun),
 		concurrency: c.Concurrency,
 		slotFreed:   make(chan struct{}, 1),
@@ -288,6 +291,9 @@ func (w *Worker) supervise(startCtx context.Context) {
 	w.loopsWG.Wait()
 	w.pingClient.CloseIdleConnections()
 	w.stopClient.CloseIdleConnections()
+	if w.ownClient {
+		w.cfg.HTTPClient.CloseIdleConnections()
+	}
 	w.log.Info("Worker stopped")
 }
 
@@ -326,6 +332,10 @@ func (w *Worker) cancelRunning() {
 		default:
 		}
 		if !r.claimFinal() {
+			if r.state.Load() == runStopped {
+				// Stopped by RunPod: nothing to post, only stop waiting.
+				w.abandon(r)
+			}
 			continue
 		}
 		w.log.Error("Handler did not return after cancellation; reporting the job FAILED and abandoning it",
@@ -346,15 +356,11 @@ func (w *Worker) cancelRunning() {
 // shutdownMessage is the error of a job cut short by a hard stop.
 const shutdownMessage = "worker shut down before the job finished"
 
-// abandon stops waiting for a job whose handler ignores cancellation.
+// abandon stops waiting for a job whose handler ignores cancellation. Like
+// endJob, it releases the job only if it is still registered, so the two
+// never release it twice.
 func (w *Worker) abandon(r *jobRun) {
-	w.mu.Lock()
-	if w.running[r.job.ID] == r {
-		delete(w.running, r.job.ID)
-	}
-	w.mu.Unlock()
-	w.jobsWG.Done()
-	w.signalFreed()
+	w.endJob(r)
 }
 
 func (w *Worker) runningCount() int {
