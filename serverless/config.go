@@ -71,8 +71,11 @@ const (
 // The default RetryPolicy of result posts: 5 tries, waiting 0.5 s, 1 s,
 // 2 s and 4 s (less jitter) between them.
 const (
-	ResultAttemptsDefault   = 5
-	ResultBackoffDefault    = 500 * time.Millisecond
+	// ResultAttemptsDefault is RetryPolicy.Attempts.
+	ResultAttemptsDefault = 5
+	// ResultBackoffDefault is RetryPolicy.Backoff.
+	ResultBackoffDefault = 500 * time.Millisecond
+	// ResultMaxBackoffDefault is RetryPolicy.MaxBackoff.
 	ResultMaxBackoffDefault = 10 * time.Second
 )
 

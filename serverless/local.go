@@ -12,8 +12,11 @@ import (
 
 // Job statuses reported by the local modes, as RunPod names them.
 const (
-	StatusCompleted  = "COMPLETED"
-	StatusFailed     = "FAILED"
+	// StatusCompleted is a job that finished with a result.
+	StatusCompleted = "COMPLETED"
+	// StatusFailed is a job that finished with an error.
+	StatusFailed = "FAILED"
+	// StatusInProgress is a job stored by the local API's /run.
 	StatusInProgress = "IN_PROGRESS"
 )
 
