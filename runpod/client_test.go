@@ -117,7 +117,7 @@ func mustJSON(t testing.TB, v any) string {
 func TestRequestValidation(t *testing.T) {
 	t.Parallel()
 	e := newEndpoint(t)
-	c, _ := e.client()
+	c, _ := e.client(WithPayloadLimits(1<<10, 2<<10))
 	ctx := context.Background()
 	cases := []struct {
 		name string
@@ -130,7 +130,8 @@ func TestRequestValidation(t *testing.T) {
 		{"relative webhook", &Request{Input: 1, Webhook: "/hook"}, "webhook"},
 		{"short timeout", &Request{Input: 1, Policy: &Policy{ExecutionTimeout: time.Second}}, "5s to 7 days"},
 		{"short ttl", &Request{Input: 1, Policy: &Policy{TTL: time.Second}}, "10s to 7 days"},
-		{"too large", &Request{Input: strings.Repeat("x", RunPayloadLimit)}, "limit of /run"},
+		{"too large", &Request{Input: strings.Repeat("x", 1500)}, "1.0 KB limit of /run: use RunSync"},
+		{"too large for both", &Request{Input: strings.Repeat("x", 3000)}, "send large images as URLs"},
 	}
 	for _, tc := range cases {
 		_, err := c.Run(ctx, tc.req)
@@ -138,8 +139,11 @@ func TestRequestValidation(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := c.Run(ctx, &Request{Input: strings.Repeat("x", RunPayloadLimit)}); !errors.Is(err, ErrPayloadTooLarge) {
+	if _, err := c.Run(ctx, &Request{Input: strings.Repeat("x", 1500)}); !errors.Is(err, ErrPayloadTooLarge) {
 		t.Errorf("oversized: %v, want ErrPayloadTooLarge", err)
+	}
+	if _, err := c.RunSync(ctx, &Request{Input: strings.Repeat("x", 3000)}, nil); !errors.Is(err, ErrPayloadTooLarge) {
+		t.Errorf("oversized runsync: %v, want ErrPayloadTooLarge", err)
 	}
 	if n := len(e.requests("")); n != 0 {
 		t.Errorf("%d requests sent for invalid input", n)

@@ -143,7 +143,7 @@ func (c *Client) checkResponse(resp *http.Response, cl *call) error {
 		return &RateLimitError{APIError: e, RetryAfter: c.retryAfter(resp.Header.Get("Retry-After"))}
 	case code == http.StatusRequestEntityTooLarge || (code == http.StatusBadRequest && c.payloadError(cl, e.Message)):
 		e.kind = ErrPayloadTooLarge
-		e.Message = payloadMessage(cl) + detail(e.Message)
+		e.Message = c.payloadMessage(cl) + detail(e.Message)
 	}
 	if e.Message == "" {
 		e.Message = "no details in the response"
@@ -175,9 +175,16 @@ func (c *Client) payloadError(cl *call, msg string) bool {
 	return strings.Contains(m, "size") || strings.Contains(m, "too large") || strings.Contains(m, "too big")
 }
 
-func payloadMessage(cl *call) string {
-	return fmt.Sprintf("the request (%s) is over RunPod's payload limit for %s: %s accepts at most %s, %s at most %s; send large images as URLs or downscale them",
-		formatBytes(int64(len(cl.body))), cl.path, "/run", formatBytes(RunPayloadLimit), "/runsync", formatBytes(RunSyncPayloadLimit))
+func (c *Client) payloadMessage(cl *call) string {
+	run, runSync := c.runLimit, c.runSyncLimit
+	if run <= 0 {
+		run = RunPayloadLimit
+	}
+	if runSync <= 0 {
+		runSync = RunSyncPayloadLimit
+	}
+	return fmt.Sprintf("the request (%s) is over RunPod's payload limit for %s: /run accepts at most %s, /runsync at most %s; send large images as URLs or downscale them",
+		formatBytes(int64(len(cl.body))), cl.path, formatBytes(run), formatBytes(runSync))
 }
 
 // errorMessage finds the message in an error body: {"error": "..."},

@@ -185,8 +185,8 @@ func ExampleJob_Stream() {
 // EncodeImage prepares an input image: base64, downscaled to fit.
 func ExampleEncodeImage() {
 	var b bytes.Buffer
-	_ = png.Encode(&b, image.NewNRGBA(image.Rect(0, 0, 2048, 1024)))
-	s, err := runpod.EncodeImage(&b, &runpod.ImageOptions{MaxSide: 1024})
+	_ = png.Encode(&b, image.NewNRGBA(image.Rect(0, 0, 400, 200)))
+	s, err := runpod.EncodeImage(&b, &runpod.ImageOptions{MaxSide: 100})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -194,5 +194,5 @@ func ExampleEncodeImage() {
 	raw, _ := runpod.DecodeImageString(s)
 	cfg, _, _ := image.DecodeConfig(bytes.NewReader(raw))
 	fmt.Println(cfg.Width, cfg.Height)
-	// Output: 1024 512
+	// Output: 100 50
 }
