@@ -105,7 +105,7 @@ func (c *pkgCtx) checkGPUIDs() {
 		return
 	}
 	if norm := normalizedGPUIDs(n.str); norm != n.str {
-		f := c.atNode(d, n, ruleGPUIDsSpacing, "gpuIds has spaces or empty items; write %q (the Hub splits on commas and does not trim)", norm)
+		f := c.atNode(d, n, ruleGPUIDsSpacing, "gpuIds has spaces or empty items, and ids are matched exactly; write %q", norm)
 		if len(d.problems) == 0 {
 			f.Fix = c.replaceFix(d, n, jsonString(norm), "normalise gpuIds")
 		}

@@ -112,3 +112,20 @@ func checkFixRemoves(t *testing.T, fx *fixture, rule string) {
 	}
 	_ = os.RemoveAll(dir)
 }
+
+// TestDocsListEveryRule keeps docs/lint.md, the rule catalogue, in step with
+// the code: every rule has a heading with its id, name and severity.
+func TestDocsListEveryRule(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "docs", "lint.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	for _, r := range Rules() {
+		heading := "#### " + r.ID + " " + r.Name + " — " + r.Severity.String()
+		if !strings.Contains(doc, heading) {
+			t.Errorf("docs/lint.md has no heading %q", heading)
+		}
+	}
+}

@@ -36,7 +36,9 @@ type LintOptions struct {
 	ListRules bool
 }
 
-func newCmdLint(f *Factory, runF func(context.Context, *LintOptions) error) *cobra.Command {
+// NewCmdLint builds comfypod lint. runF replaces the command's action in tests;
+// nil runs it.
+func NewCmdLint(f *Factory, runF func(context.Context, *LintOptions) error) *cobra.Command {
 	opts := &LintOptions{IO: f.IO, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "lint [DIR...]",

@@ -71,7 +71,7 @@ tooling, the Image Brush service, and local emulators of RunPod and ComfyUI.`,
 	root.AddCommand(
 		newCmdVersion(f),
 		newCmdWorkflow(f),
-		newCmdLint(f, nil),
+		NewCmdLint(f, nil),
 		newCmdEngine(f, nil),
 	)
 	// Unknown subcommands and bad positional arguments are usage errors.
