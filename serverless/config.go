@@ -217,8 +217,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives the worker's logs; nil discards them.
 	Logger *slog.Logger
-	// Clock drives intervals, backoffs and grace periods (network timeouts
-	// use real time).
+	// Clock drives intervals, backoffs and grace periods. Network timeouts,
+	// and the 50 ms gap kept between empty job-takes from a server that does
+	// not long-poll, use real time.
 	Clock clockwork.Clock
 	// Rand drives jitter and generated ids; calls to it are serialized.
 	Rand rand.Source

@@ -394,7 +394,14 @@ func (w *Worker) takeLoop(ctx context.Context) {
 			w.waitForSlot(ctx)
 			continue
 		}
+		began := time.Now()
 		jobs, err := w.takeJobs(ctx, need, inFlight > 0)
+		if err == nil && len(jobs) == 0 {
+			// RunPod holds an empty take open (a long-poll), so the next
+			// one can follow at once. A server that answers at once
+			// instead would have the loop spin; keep a small gap.
+			paceEmptyTake(ctx, time.Since(began))
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -412,6 +419,24 @@ func (w *Worker) takeLoop(ctx context.Context) {
 		for _, j := range jobs {
 			w.startJob(j)
 		}
+	}
+}
+
+// minEmptyTakeGap is the least time between two empty job-takes. It is
+// measured and waited in real time: it guards the network, like a timeout.
+const minEmptyTakeGap = 50 * time.Millisecond
+
+// paceEmptyTake waits out the rest of minEmptyTakeGap after an empty take
+// that took elapsed.
+func paceEmptyTake(ctx context.Context, elapsed time.Duration) {
+	if elapsed >= minEmptyTakeGap {
+		return
+	}
+	t := time.NewTimer(minEmptyTakeGap - elapsed)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
