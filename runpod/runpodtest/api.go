@@ -64,7 +64,7 @@ func (s *Server) handleRunsync(w http.ResponseWriter, r *http.Request, rt route)
 // answerWhenDone holds the request until j is terminal or wait ends, then
 // answers its status.
 func (s *Server) answerWhenDone(w http.ResponseWriter, r *http.Request, op Op, j *job, wait time.Duration) {
-	s.poll(r.Context(), op, wait, func(time.Time) bool {
+	s.poll(r.Context(), op, wait, j.changed.wait, func(time.Time) bool {
 		return j.status.Terminal() || j.deleted != ""
 	})
 	s.mu.Lock()
@@ -126,7 +126,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, rt route) 
 		return
 	}
 	var out streamBody
-	s.poll(r.Context(), OpStream, wait, func(time.Time) bool {
+	s.poll(r.Context(), OpStream, wait, j.changed.wait, func(time.Time) bool {
 		return j.streamAt < len(j.stream) || j.status.Terminal() || j.deleted != ""
 	})
 	s.mu.Lock()

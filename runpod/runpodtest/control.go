@@ -153,7 +153,7 @@ func (s *Server) ProgressJob(id string, output any) error {
 		s.startIfQueued(j, now)
 		j.output = out
 		j.progress++
-		s.notifyLocked()
+		s.jobChangedLocked(j)
 	})
 }
 
@@ -171,7 +171,7 @@ func (s *Server) StreamJob(id string, output any) error {
 	return s.drive(id, func(j *job, now time.Time) {
 		s.startIfQueued(j, now)
 		j.stream = append(j.stream, chunk)
-		s.notifyLocked()
+		s.jobChangedLocked(j)
 	})
 }
 

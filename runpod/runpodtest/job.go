@@ -39,6 +39,7 @@ type job struct {
 	finishedAt  time.Time
 	history     []Transition
 	queueSeq    uint64
+	changed     signal // wakes requests held on this job
 }
 
 // Transition is one change of a job's status.
@@ -90,7 +91,10 @@ func (s *Server) transitionLocked(j *job, st Status, now time.Time, reason strin
 	}
 	j.history = append(j.history, Transition{Status: st, At: now, WorkerID: wid, Reason: reason})
 	s.log.Info("runpodtest: job", "endpoint", j.ep, "job", j.id, "status", string(st), "reason", reason)
-	s.notifyLocked()
+	if st == StatusInQueue {
+		s.queueChanged[j.ep].fire()
+	}
+	s.jobChangedLocked(j)
 }
 
 // newJobLocked records a job from a decoded request and queues it.
@@ -207,7 +211,7 @@ func (s *Server) deleteLocked(j *job, now time.Time, why string) {
 		s.tombOrder = s.tombOrder[1:]
 	}
 	s.log.Info("runpodtest: job deleted", "endpoint", j.ep, "job", j.id, "why", why)
-	s.notifyLocked()
+	s.jobChangedLocked(j)
 }
 
 // maxPendingStops bounds the job ids waiting for a worker that never polls
@@ -223,6 +227,13 @@ func (s *Server) tellStopLocked(w *worker, id string) {
 		w.stops = w.stops[1:]
 	}
 	w.stops = append(w.stops, id)
+	w.stopsChanged.fire()
+	s.notifyLocked()
+}
+
+// jobChangedLocked wakes the requests held on j, and Await callers.
+func (s *Server) jobChangedLocked(j *job) {
+	j.changed.fire()
 	s.notifyLocked()
 }
 
@@ -324,6 +335,7 @@ func (s *Server) sweepLocked(now time.Time) {
 	for _, w := range s.workers {
 		if !w.warmNoticed && !now.Before(w.warmAt) {
 			w.warmNoticed = true
+			s.queueChanged[w.ep].fire()
 			s.notifyLocked()
 		}
 	}

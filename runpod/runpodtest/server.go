@@ -50,28 +50,29 @@ type Server struct {
 	closeOnce sync.Once
 	kick      chan struct{} // wakes the janitor when an earlier deadline appears
 
-	mu          sync.Mutex
-	closed      bool
-	inflight    int
-	idle        chan struct{} // closed when inflight drops to 0 after Close
-	rng         *rand.Rand
-	changed     chan struct{} // closed and replaced on every state change
-	observed    chan struct{} // closed and replaced when held requests or worker activity change
-	jobs        map[string]*job
-	tombstones  map[string]*job
-	tombOrder   []string
-	queues      map[string][]queued
-	queueSeq    uint64
-	workers     map[string]*worker // by endpoint + "/" + worker id
-	deadlines   deadlineHeap
-	armedAt     time.Time
-	totals      map[string]*HealthJobs // cumulative completed, failed, retried per endpoint
-	requests    map[Op]int
-	waiting     map[Op]int
-	faults      []*faultRule
-	nextFaultID int
-	deliveries  []WebhookDelivery
-	testWorkers map[*TestWorker]struct{}
+	mu           sync.Mutex
+	closed       bool
+	inflight     int
+	idle         chan struct{} // closed when inflight drops to 0 after Close
+	rng          *rand.Rand
+	changed      signal             // any state change, for Await
+	queueChanged map[string]*signal // per endpoint: a job was queued or a worker warmed up
+	observed     chan struct{}      // closed and replaced when held requests or worker activity change
+	jobs         map[string]*job
+	tombstones   map[string]*job
+	tombOrder    []string
+	queues       map[string][]queued
+	queueSeq     uint64
+	workers      map[string]*worker // by endpoint + "/" + worker id
+	deadlines    deadlineHeap
+	armedAt      time.Time
+	totals       map[string]*HealthJobs // cumulative completed, failed, retried per endpoint
+	requests     map[Op]int
+	waiting      map[Op]int
+	faults       []*faultRule
+	nextFaultID  int
+	deliveries   []WebhookDelivery
+	testWorkers  map[*TestWorker]struct{}
 }
 
 // maxTombstones bounds how many deleted jobs stay visible to inspection.
@@ -141,29 +142,30 @@ func newServer(cfg *Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:         c,
-		clock:       c.Clock,
-		log:         c.Logger,
-		eps:         map[string]bool{},
-		client:      c.HTTPClient,
-		ctx:         ctx,
-		cancel:      cancel,
-		kick:        make(chan struct{}, 1),
-		rng:         rand.New(src),
-		changed:     make(chan struct{}),
-		observed:    make(chan struct{}),
-		jobs:        map[string]*job{},
-		tombstones:  map[string]*job{},
-		queues:      map[string][]queued{},
-		workers:     map[string]*worker{},
-		totals:      map[string]*HealthJobs{},
-		requests:    map[Op]int{},
-		waiting:     map[Op]int{},
-		testWorkers: map[*TestWorker]struct{}{},
+		cfg:          c,
+		clock:        c.Clock,
+		log:          c.Logger,
+		eps:          map[string]bool{},
+		client:       c.HTTPClient,
+		ctx:          ctx,
+		cancel:       cancel,
+		kick:         make(chan struct{}, 1),
+		rng:          rand.New(src),
+		queueChanged: map[string]*signal{},
+		observed:     make(chan struct{}),
+		jobs:         map[string]*job{},
+		tombstones:   map[string]*job{},
+		queues:       map[string][]queued{},
+		workers:      map[string]*worker{},
+		totals:       map[string]*HealthJobs{},
+		requests:     map[Op]int{},
+		waiting:      map[Op]int{},
+		testWorkers:  map[*TestWorker]struct{}{},
 	}
 	for _, ep := range c.Endpoints {
 		s.eps[ep] = true
 		s.totals[ep] = &HealthJobs{}
+		s.queueChanged[ep] = &signal{}
 	}
 	s.apiKey = c.APIKey
 	if s.apiKey == "" {
@@ -275,11 +277,27 @@ func (s *Server) leave() {
 	}
 }
 
-// notifyLocked wakes every held request so it re-checks the state.
-func (s *Server) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+// signal is a broadcast under the server's lock: wait returns a channel that
+// the next fire closes. It allocates only while someone waits.
+type signal struct{ ch chan struct{} }
+
+func (g *signal) wait() <-chan struct{} {
+	if g.ch == nil {
+		g.ch = make(chan struct{})
+	}
+	return g.ch
 }
+
+func (g *signal) fire() {
+	if g.ch != nil {
+		close(g.ch)
+		g.ch = nil
+	}
+}
+
+// notifyLocked wakes Await callers after a state change. Held requests wait
+// on narrower signals (a job's, an endpoint queue's, a worker's stops).
+func (s *Server) notifyLocked() { s.changed.fire() }
 
 // route is a parsed /v2 path.
 type route struct {
@@ -609,11 +627,11 @@ func waitParam(r *http.Request, lo, hi, def time.Duration) (time.Duration, error
 	return time.Duration(ms) * time.Millisecond, nil
 }
 
-// poll holds a request open: it runs try under s.mu now and after every state
-// change until try reports true, the wait d runs out on the server's clock,
-// ctx ends or the server closes. It reports whether try succeeded; try may
-// change state.
-func (s *Server) poll(ctx context.Context, op Op, d time.Duration, try func(now time.Time) bool) bool {
+// poll holds a request open: it runs try under s.mu now and each time the
+// signal returned by watch (also called under s.mu) fires, until try reports
+// true, the wait d runs out on the server's clock, ctx ends or the server
+// closes. It reports whether try succeeded; try may change state.
+func (s *Server) poll(ctx context.Context, op Op, d time.Duration, watch func() <-chan struct{}, try func(now time.Time) bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
@@ -629,7 +647,7 @@ func (s *Server) poll(ctx context.Context, op Op, d time.Duration, try func(now 
 	s.setWaitingLocked(op, +1)
 	defer s.setWaitingLocked(op, -1)
 	for {
-		ch := s.changed
+		ch := watch()
 		s.mu.Unlock()
 		expired := false
 		select {

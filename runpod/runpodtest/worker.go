@@ -29,24 +29,25 @@ const (
 
 // worker is the server's record of one worker of one endpoint.
 type worker struct {
-	id, ep      string
-	firstSeen   time.Time
-	lastSeen    time.Time // end of its latest request
-	lastPing    time.Time
-	warmAt      time.Time
-	warmNoticed bool
-	active      int             // requests in flight
-	jobs        map[string]*job // held
-	reported    []string        // job ids of its latest ping
-	busy        bool            // job_in_progress of its latest take
-	version     string          // runpod_version of its latest ping
-	refreshing  bool
-	refreshes   int
-	lost        bool
-	lostHolding bool   // held jobs when it went silent
-	unhealthy   string // failed fitness check reported on ping
-	stops       []string
-	requests    int
+	id, ep       string
+	firstSeen    time.Time
+	lastSeen     time.Time // end of its latest request
+	lastPing     time.Time
+	warmAt       time.Time
+	warmNoticed  bool
+	active       int             // requests in flight
+	jobs         map[string]*job // held
+	reported     []string        // job ids of its latest ping
+	busy         bool            // job_in_progress of its latest take
+	version      string          // runpod_version of its latest ping
+	refreshing   bool
+	refreshes    int
+	lost         bool
+	lostHolding  bool   // held jobs when it went silent
+	unhealthy    string // failed fitness check reported on ping
+	stops        []string
+	stopsChanged signal
+	requests     int
 }
 
 func (w *worker) state(now time.Time) WorkerState {
@@ -79,10 +80,12 @@ func (s *Server) workerEnter(ep, id string) {
 		w = &worker{id: id, ep: ep, firstSeen: now, jobs: map[string]*job{}}
 		s.workers[workerKey(ep, id)] = w
 		s.coldStartLocked(w, now)
+		s.notifyLocked()
 		s.log.Info("runpodtest: worker joined", "endpoint", ep, "worker", id)
 	} else if w.lost {
 		w.lost, w.lostHolding = false, false
 		s.coldStartLocked(w, now)
+		s.notifyLocked()
 		s.log.Info("runpodtest: lost worker is back", "endpoint", ep, "worker", id)
 	}
 	w.active++
@@ -172,7 +175,7 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, rt route) {
 		}
 	}
 	var taken []*job
-	s.poll(r.Context(), OpTake, s.cfg.WorkerPollWait, func(now time.Time) bool {
+	s.poll(r.Context(), OpTake, s.cfg.WorkerPollWait, s.queueChanged[rt.ep].wait, func(now time.Time) bool {
 		wk := s.workers[workerKey(rt.ep, rt.workerID)]
 		if wk == nil {
 			return false
@@ -257,7 +260,7 @@ func (s *Server) handleDone(w http.ResponseWriter, r *http.Request, rt route) {
 	if res.progress {
 		j.output = res.output
 		j.progress++
-		s.notifyLocked()
+		s.jobChangedLocked(j)
 		writeJSON(w, http.StatusOK, struct{}{})
 		return
 	}
@@ -303,7 +306,7 @@ func (s *Server) handleStreamPost(w http.ResponseWriter, r *http.Request, rt rou
 		return
 	}
 	j.stream = append(j.stream, chunk)
-	s.notifyLocked()
+	s.jobChangedLocked(j)
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -332,6 +335,7 @@ func (s *Server) handlePing(w http.ResponseWriter, r *http.Request, rt route) {
 			s.log.Warn("runpodtest: worker reported a failed fitness check", "endpoint", rt.ep, "worker", rt.workerID, "check", reason)
 		}
 	}
+	s.notifyLocked()
 	writeJSON(w, http.StatusOK, map[string]string{"status": "pong"})
 }
 
@@ -339,9 +343,11 @@ func (s *Server) handlePing(w http.ResponseWriter, r *http.Request, rt route) {
 // worker should abandon (cancelled, timed out, expired or requeued).
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, rt route) {
 	var ids []string
-	s.poll(r.Context(), OpStop, s.cfg.WorkerPollWait, func(time.Time) bool {
-		wk := s.workers[workerKey(rt.ep, rt.workerID)]
-		if wk == nil || len(wk.stops) == 0 {
+	s.mu.Lock()
+	wk := s.workers[workerKey(rt.ep, rt.workerID)] // registered by dispatch
+	s.mu.Unlock()
+	s.poll(r.Context(), OpStop, s.cfg.WorkerPollWait, wk.stopsChanged.wait, func(time.Time) bool {
+		if len(wk.stops) == 0 {
 			return false
 		}
 		ids, wk.stops = wk.stops, nil
