@@ -104,18 +104,27 @@ func TestRedactor(t *testing.T) {
 
 func TestHeartbeatFailuresLogged(t *testing.T) {
 	t.Parallel()
-	p := newPlane(t, func(c *runpodtest.Config) { c.PingInterval = 10 * time.Millisecond })
+	p := newPlane(t, nil)
 	if _, err := p.srv.AddFault(runpodtest.Fault{Op: runpodtest.OpPing, Action: runpodtest.FaultServerError, Times: 3, StatusCode: 502}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := p.workerConfig(t, "w-pingfail")
+	clock := newFakeClock()
+	cfg.Clock = clock
 	log, sink := newLogSink(t)
 	cfg.Logger = log
 	cfg.Handler = func(contextT, *Job) (any, error) { return nil, nil }
 	startWorker(t, cfg)
+	for i := 1; i <= 4; i++ {
+		p.rec.await(t, fmt.Sprintf("ping %d", i), func() bool { return len(p.rec.all("ping")) >= i })
+		if i < 4 {
+			clock.Advance(cfg.PingInterval)
+		}
+	}
 	sink.await(t, "Ping succeeded again")
-	if n := strings.Count(sink.text(), "WARN   | Ping Request Error: ping: HTTP 502 Bad Gateway"); n != 1 {
-		t.Errorf("%d warnings for 3 failed pings, want 1 (then debug lines):\n%s", n, sink.text())
+	text := sink.text()
+	if strings.Count(text, "WARN   | Ping Request Error: ping: HTTP 502 Bad Gateway") != 1 || strings.Count(text, "DEBUG  | Ping Request Error") != 2 {
+		t.Errorf("want one warning then debug lines for 3 failed pings:\n%s", text)
 	}
 }
 

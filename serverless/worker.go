@@ -31,6 +31,7 @@ type Worker struct {
 	started     bool
 	running     map[string]*jobRun // jobs taken and not yet reported
 	concurrency int
+	cancelled   int // jobs a hard stop cancelled
 
 	slotFreed chan struct{} // a job left running (cap 1)
 	idle      chan struct{} // a job left running, for the supervisor (cap 1)
@@ -179,7 +180,13 @@ func (w *Worker) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		w.requestHard()
 		<-w.done
-		return fmt.Errorf("serverless: jobs were still running when the stop deadline passed; they were cancelled and reported FAILED: %w", ctx.Err())
+		w.mu.Lock()
+		n := w.cancelled
+		w.mu.Unlock()
+		if n == 0 {
+			return nil // the jobs finished as the deadline passed
+		}
+		return fmt.Errorf("serverless: %d job(s) still running when the stop deadline passed were cancelled and reported FAILED: %w", n, ctx.Err())
 	}
 }
 
@@ -306,6 +313,7 @@ func (w *Worker) cancelRunning() {
 	for _, r := range w.running {
 		runs = append(runs, r)
 	}
+	w.cancelled = len(runs)
 	w.mu.Unlock()
 	if len(runs) == 0 {
 		return
