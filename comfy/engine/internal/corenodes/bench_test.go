@@ -111,14 +111,14 @@ func BenchmarkBrushChain(b *testing.B) {
 		"mask.png":   mask,
 	})
 	prompt := map[string]promptNode{
-		"1":  {ClassType: "LoadImage", Inputs: map[string]any{"image": "target.png"}},
-		"2":  {ClassType: "LoadImage", Inputs: map[string]any{"image": "ref.png"}},
-		"3":  {ClassType: "LoadImageMask", Inputs: map[string]any{"image": "mask.png", "channel": "red"}},
-		"4":  {ClassType: "ImageScale", Inputs: map[string]any{"image": []any{"2", 0.0}, "upscale_method": "lanczos", "width": 1024.0, "height": 1024.0, "crop": "center"}},
-		"5":  {ClassType: "ImageBlend", Inputs: map[string]any{"image1": []any{"1", 0.0}, "image2": []any{"4", 0.0}, "blend_factor": 0.8, "blend_mode": "normal"}},
-		"6":  {ClassType: "FeatherMask", Inputs: map[string]any{"mask": []any{"3", 0.0}, "left": 16.0, "top": 16.0, "right": 16.0, "bottom": 16.0}},
-		"7":  {ClassType: "ImageCompositeMasked", Inputs: map[string]any{"destination": []any{"1", 0.0}, "source": []any{"5", 0.0}, "x": 0.0, "y": 0.0, "resize_source": false, "mask": []any{"6", 0.0}}},
-		"8":  {ClassType: "SaveImage", Inputs: map[string]any{"images": []any{"7", 0.0}, "filename_prefix": "brush/out"}},
+		"1": {ClassType: "LoadImage", Inputs: map[string]any{"image": "target.png"}},
+		"2": {ClassType: "LoadImage", Inputs: map[string]any{"image": "ref.png"}},
+		"3": {ClassType: "LoadImageMask", Inputs: map[string]any{"image": "mask.png", "channel": "red"}},
+		"4": {ClassType: "ImageScale", Inputs: map[string]any{"image": []any{"2", 0.0}, "upscale_method": "lanczos", "width": 1024.0, "height": 1024.0, "crop": "center"}},
+		"5": {ClassType: "ImageBlend", Inputs: map[string]any{"image1": []any{"1", 0.0}, "image2": []any{"4", 0.0}, "blend_factor": 0.8, "blend_mode": "normal"}},
+		"6": {ClassType: "FeatherMask", Inputs: map[string]any{"mask": []any{"3", 0.0}, "left": 16.0, "top": 16.0, "right": 16.0, "bottom": 16.0}},
+		"7": {ClassType: "ImageCompositeMasked", Inputs: map[string]any{"destination": []any{"1", 0.0}, "source": []any{"5", 0.0}, "x": 0.0, "y": 0.0, "resize_source": false, "mask": []any{"6", 0.0}}},
+		"8": {ClassType: "SaveImage", Inputs: map[string]any{"images": []any{"7", 0.0}, "filename_prefix": "brush/out"}},
 	}
 	b.ReportAllocs()
 	for b.Loop() {
