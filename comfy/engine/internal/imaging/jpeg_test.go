@@ -130,4 +130,3 @@ func TestChromaFactors(t *testing.T) {
 		t.Errorf("h1v2 = %v, want %v", out, want)
 	}
 }
-
