@@ -198,8 +198,9 @@ type Config struct {
 	// FitnessChecks run, in order, before the first job-take.
 	FitnessChecks []FitnessCheck
 
-	// TestInput is the job local mode runs: {"input": …, "id"?: …}. When
-	// empty, Start reads TestInputFile.
+	// TestInput is the job Start runs in local mode: {"input": …, "id"?: …}.
+	// When empty, Start reads TestInputFile. (To run test input even with a
+	// job-take URL set, as --test_input does, call RunLocal.)
 	TestInput []byte
 	// TestInputFile is read by Start in local mode when TestInput is empty.
 	TestInputFile string
