@@ -73,6 +73,7 @@ tooling, the Image Brush service, and local emulators of RunPod and ComfyUI.`,
 		newCmdWorkflow(f),
 		NewCmdLint(f, nil),
 		newCmdEngine(f, nil),
+		newCmdRunpodEmulator(f, nil),
 	)
 	// Unknown subcommands and bad positional arguments are usage errors.
 	for _, c := range root.Commands() {
