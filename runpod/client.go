@@ -414,11 +414,11 @@ func (c *Client) once(ctx context.Context, cl *call, handle func(*http.Response)
 			return 0, false, err
 		case cl.submit:
 			if notSent(rerr) {
-				return 0, true, err
+				return 0, !unknownHost(rerr), err
 			}
 			return 0, false, &SubmitError{Path: cl.path, Err: err}
 		}
-		return 0, true, err
+		return 0, !unknownHost(rerr), err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		err := c.checkResponse(resp, cl)
@@ -495,6 +495,13 @@ func notSent(err error) bool {
 	}
 	var tlsErr *tls.RecordHeaderError
 	return errors.As(err, &tlsErr)
+}
+
+// unknownHost reports a name that does not resolve: a typo in the base URL,
+// not worth retrying.
+func unknownHost(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) && dnsErr.IsNotFound
 }
 
 // redactURL drops the query, fragment and credentials of a URL, which is where

@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+
+	"github.com/comfypod/comfypod/runpod"
 )
 
 // Exit codes of every comfypod command, decided here and nowhere else.
@@ -43,15 +45,16 @@ func exitCode(err error) int {
 		return silent.Code
 	case errors.As(err, &usage):
 		return ExitUsage
+	// RunPod: the client-side deadline first, since a timed-out wait may
+	// carry other errors of the cancel that followed.
+	case errors.Is(err, runpod.ErrTimeout):
+		return ExitTimeout
+	case errors.Is(err, runpod.ErrUnauthorized):
+		return ExitAuth
+	case errors.Is(err, runpod.ErrEndpointNotFound), errors.Is(err, runpod.ErrJobNotFound):
+		return ExitNotFound
 	}
-	for _, m := range exitMappers {
-		if code, ok := m(err); ok {
-			return code
-		}
-	}
+	// Everything else, including jobs that ended FAILED, CANCELLED or
+	// TIMED_OUT (*runpod.JobError).
 	return ExitFailed
 }
-
-// exitMappers map errors of the libraries the commands use to exit codes. Each
-// returns false when it does not know the error.
-var exitMappers = []func(error) (int, bool){}

@@ -74,6 +74,11 @@ tooling, the Image Brush service, and local emulators of RunPod and ComfyUI.`,
 		NewCmdLint(f, nil),
 		newCmdEngine(f, nil),
 		newCmdRunpodEmulator(f, nil),
+		NewCmdRun(f, nil),
+		NewCmdStatus(f, nil),
+		NewCmdCancel(f, nil),
+		NewCmdHealth(f, nil),
+		NewCmdPurgeQueue(f, nil),
 	)
 	// Unknown subcommands and bad positional arguments are usage errors.
 	for _, c := range root.Commands() {
