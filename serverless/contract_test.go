@@ -637,10 +637,25 @@ func TestContractResultTooLarge(t *testing.T) {
 		}
 		startWorker(t, cfg)
 		j := p.wait(t, p.enqueue(t, 1))
-		if j.Status != runpodtest.StatusFailed || !strings.Contains(j.Error, "400 Bad Request") || !strings.Contains(j.Error, "S3") {
+		if j.Status != runpodtest.StatusFailed || !strings.Contains(j.Error, "RunPod rejected the job's result (job-done answered 400 Bad Request to a 5013 bytes body): Bad Request: the job result is larger than") {
 			t.Fatalf("status %s error %q", j.Status, j.Error)
 		}
 	})
+}
+
+// A failure whose output RunPod refuses still ends FAILED, not stuck.
+func TestContractRejectedFailure(t *testing.T) {
+	t.Parallel()
+	p := newPlane(t, func(c *runpodtest.Config) { c.MaxResultBytes = 4096 })
+	cfg := p.workerConfig(t, "w-refused-err")
+	cfg.Handler = func(ctx context.Context, job *Job) (any, error) {
+		return nil, &JobError{Message: "Job processing failed", Output: map[string]string{"details": strings.Repeat("x", 5000)}}
+	}
+	startWorker(t, cfg)
+	j := p.wait(t, p.enqueue(t, 1))
+	if j.Status != runpodtest.StatusFailed || !strings.HasPrefix(j.Error, "RunPod rejected the job's result") {
+		t.Fatalf("status %s error %q", j.Status, j.Error)
+	}
 }
 
 func TestContractResultRetries(t *testing.T) {

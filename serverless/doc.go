@@ -66,7 +66,8 @@
 // job-done answers 400) is not posted: the job fails with an error that says
 // the output is too large and to upload it to S3 (worker-comfyui's BUCKET_*
 // variables, or the job's s3Config), so the client never sees COMPLETED with
-// no output. A 400 from job-done to a result is answered the same way.
+// no output. A 400 from job-done to any result is answered with a small
+// FAILED body quoting RunPod's message, so the job does not stay IN_PROGRESS.
 // Result posts that fail are retried per Config.ResultRetry (a bounded
 // policy); a 404 means RunPod no longer knows the job (its TTL passed) and
 // the result is let go.

@@ -187,12 +187,19 @@ func (w *Worker) postFinal(ctx context.Context, jobID string, out outcome, isStr
 	log := w.log.With(slog.String(JobIDKey, jobID))
 	u := appendQuery(jobURL(w.urls.done, jobID), "isStream", strconv.FormatBool(isStream))
 	err := w.post(ctx, "job-done", u, jobID, out.body, w.cfg.ResultRetry, resultTimeout, false)
-	if errors.Is(err, ErrRejected) && !out.failed {
-		msg := fmt.Sprintf("RunPod rejected the job's result (job-done answered 400 Bad Request to a %s body); "+
-			"the usual cause is an output too large for a job result: upload large outputs to S3 (BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY, or the job's s3Config) and return URLs",
-			formatBytes(int64(len(out.body))))
+	if errors.Is(err, ErrRejected) {
+		// Left alone the job would stay IN_PROGRESS (or show COMPLETED
+		// with no output); report it FAILED with a body that fits.
+		msg := fmt.Sprintf("RunPod rejected the job's result (job-done answered 400 Bad Request to a %s body)", formatBytes(int64(len(out.body))))
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Message != "" {
+			msg += ": " + ae.Message
+		}
+		if len(out.body) > 1<<20 {
+			msg += "; the usual cause is an output too large for a job result: upload large outputs to S3 (BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY, or the job's s3Config) and return URLs"
+		}
 		log.Error("Job-done rejected the result; reporting the job FAILED instead", slog.String("error", w.scrub.String(err.Error())))
-		small := w.exec.meta.failure(msg, nil, out.stopPod)
+		small := w.exec.meta.failure(w.scrub.String(msg), nil, out.stopPod)
 		err = w.post(ctx, "job-done", u, jobID, small.body, w.cfg.ResultRetry, resultTimeout, false)
 	}
 	switch {
