@@ -45,6 +45,7 @@ type Server struct {
 	cancel context.CancelFunc
 
 	httpSrv   *http.Server
+	served    chan struct{}  // closed when httpSrv.Serve has returned
 	conns     sync.WaitGroup // open connections of httpSrv
 	bg        sync.WaitGroup // janitor, serve loop, webhook deliveries, test workers
 	closeOnce sync.Once
@@ -104,9 +105,11 @@ func NewServer(cfg *Config) (*Server, error) {
 			}
 		},
 	}
+	s.served = make(chan struct{})
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		defer close(s.served)
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("runpodtest: serve stopped", "err", err)
 		}
@@ -243,6 +246,7 @@ func (s *Server) Close() {
 				_ = s.httpSrv.Close()
 			}
 			cancel()
+			<-s.served // no connection can start after this
 			s.conns.Wait()
 		}
 		if idle != nil {
