@@ -47,7 +47,7 @@ type Server struct {
 	httpSrv   *http.Server
 	served    chan struct{}  // closed when httpSrv.Serve has returned
 	conns     sync.WaitGroup // open connections of httpSrv
-	bg        sync.WaitGroup // janitor, serve loop, webhook deliveries, test workers
+	bg        sync.WaitGroup // janitor, serve loop, webhook deliveries
 	closeOnce sync.Once
 	kick      chan struct{} // wakes the janitor when an earlier deadline appears
 
@@ -388,13 +388,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.leave()
 	start := time.Now()
 	rec := newRecorder()
-	op := Op("")
+	op := Op("inspect")
 	defer func() {
 		s.logRequest(r, op, rec.code, time.Since(start))
 	}()
-
 	if r.URL.Path == "/_emulator" || strings.HasPrefix(r.URL.Path, "/_emulator/") {
-		op = "inspect"
 		if !s.authorized(r) {
 			writeError(rec, http.StatusUnauthorized, "401 Unauthorized: send the emulator's API key in the Authorization header")
 		} else {
@@ -405,6 +403,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, spec, ok := parseRoute(r.URL.Path)
 	if !ok {
+		op = ""
 		writeError(rec, http.StatusNotFound, fmt.Sprintf("no route %s %s; RunPod serves /v2/{endpoint_id}/run, /runsync, /status/{id}, /status-sync/{id}, /stream/{id}, /cancel/{id}, /retry/{id}, /purge-queue, /health and the worker routes", r.Method, r.URL.Path))
 		rec.flush(w)
 		return
@@ -421,31 +420,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if plan.pre(rec, w) {
 		return
 	}
-	if !allowed(spec.methods, r.Method) {
+	if s.admit(rec, r, rt, spec, plan) {
+		s.dispatch(rec, r, rt)
+	}
+	plan.post(rec, w)
+}
+
+// admit checks the method, the key and the endpoint, and applies an expire
+// fault; it answers into rec and reports false when the request stops here.
+func (s *Server) admit(rec *recorder, r *http.Request, rt route, spec routeSpec, plan faultPlan) bool {
+	switch {
+	case !allowed(spec.methods, r.Method):
 		rec.Header().Set("Allow", strings.Join(spec.methods, ", "))
 		writeError(rec, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(spec.methods, " or ")))
-		rec.flush(w)
-		return
-	}
-	if !s.authorized(r) {
+		return false
+	case !s.authorized(r):
 		writeError(rec, http.StatusUnauthorized, "401 Unauthorized: make sure the RunPod API key is set and valid")
-		rec.flush(w)
-		return
-	}
-	if !s.eps[rt.ep] {
+		return false
+	case !s.eps[rt.ep]:
 		writeError(rec, http.StatusNotFound, fmt.Sprintf("endpoint %q not found; check RUNPOD_ENDPOINT_ID", rt.ep))
-		rec.flush(w)
-		return
+		return false
+	case plan.action == FaultExpire && !s.expireFault(rt):
+		writeError(rec, http.StatusNotFound, "runpodtest: injected fault: not found (expired)")
+		return false
 	}
-	if plan.action == FaultExpire {
-		if !s.expireFault(rt) {
-			writeError(rec, http.StatusNotFound, "runpodtest: injected fault: not found (expired)")
-			rec.flush(w)
-			return
-		}
-	}
-	s.dispatch(rec, r, rt)
-	plan.post(rec, w)
+	return true
 }
 
 // dispatch runs the handler of rt.
