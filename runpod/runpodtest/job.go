@@ -160,13 +160,6 @@ func (s *Server) startLocked(j *job, w *worker, now time.Time) {
 // finishLocked moves j to a terminal status, releases its worker, schedules
 // its deletion and sends its webhook.
 func (s *Server) finishLocked(j *job, st Status, now time.Time, reason string) {
-	if w := j.worker; w != nil {
-		delete(w.jobs, j.id)
-		if st == StatusCancelled || st == StatusTimedOut {
-			s.tellStopLocked(w, j.id)
-		}
-	}
-	j.worker = nil
 	j.finishedAt = now
 	if t := s.totals[j.ep]; t != nil {
 		switch st {
@@ -177,7 +170,14 @@ func (s *Server) finishLocked(j *job, st Status, now time.Time, reason string) {
 		}
 	}
 	s.pushDeadlineLocked(now.Add(s.retention(j)), deadlineRetention, j)
-	s.transitionLocked(j, st, now, reason)
+	s.transitionLocked(j, st, now, reason) // records the holder, if any
+	if w := j.worker; w != nil {
+		delete(w.jobs, j.id)
+		if st == StatusCancelled || st == StatusTimedOut {
+			s.tellStopLocked(w, j.id)
+		}
+		j.worker = nil
+	}
 	if j.webhook != "" {
 		s.sendWebhookLocked(j, now)
 	}

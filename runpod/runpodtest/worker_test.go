@@ -157,7 +157,7 @@ func TestProgressThenResult(t *testing.T) {
 		t.Fatal(r.code)
 	}
 	j := h.job(id)
-	if j.Status != StatusCompleted || string(j.Output) != `"final"` || j.ProgressUpdates != 2 {
+	if j.Status != StatusCompleted || string(j.Output) != `"final"` || j.ProgressUpdates != 2 || j.History[len(j.History)-1].WorkerID != "w1" {
 		t.Fatalf("job: %+v", j)
 	}
 	// A progress update after the result is refused, never reopening the job.
