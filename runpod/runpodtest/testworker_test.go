@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // echo is a handler returning {"echo": input}.
@@ -232,5 +234,41 @@ func TestCloseStopsWorkersAndHeldRequests(t *testing.T) {
 	}
 	if r, err := h.try(context.Background(), "GET", "/v2/local/health", nil); err == nil {
 		t.Fatalf("served after Close: %d", r.code)
+	}
+}
+
+func TestWorkerRetriesResultPost(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.Clock = clockwork.NewRealClock() })
+	if _, err := h.srv.AddFault(Fault{Op: OpDone, Action: FaultServerError, StatusCode: 502, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, h, echo, nil)
+	id := h.run("x")
+	if j := h.waitStatus(id); j.Status != StatusCompleted {
+		t.Fatalf("job: %+v", j)
+	}
+	if n := h.srv.Requests(OpDone); n != 2 {
+		t.Fatalf("%d result posts, want 2 (one refused with 502, one retried)", n)
+	}
+	// Back to waiting for work: one slot, one held take.
+	h.held(OpTake, 1)
+	if n := h.srv.Waiting(OpTake); n != 1 {
+		t.Fatalf("Waiting(take) = %d, want 1", n)
+	}
+}
+
+func TestJoinQuery(t *testing.T) {
+	t.Parallel()
+	for _, tc := range [][3]string{
+		{"http://h/p", "a=1", "http://h/p?a=1"},
+		{"http://h/p?", "a=1", "http://h/p?a=1"},
+		{"http://h/p?gpu=X", "a=1", "http://h/p?gpu=X&a=1"},
+		{"http://h/p?gpu=X&", "a=1", "http://h/p?gpu=X&a=1"},
+		{"http://h/p?gpu=X", "", "http://h/p?gpu=X"},
+	} {
+		if got := joinQuery(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("joinQuery(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
 	}
 }
