@@ -268,14 +268,24 @@ func truncateMiddle(s string, max int) string {
 func writePyJSONString(b *bytes.Buffer, s string) {
 	const hex = "0123456789abcdef"
 	u4 := func(r rune) {
-		b.WriteString(`\u`)
-		b.WriteByte(hex[r>>12&0xf])
-		b.WriteByte(hex[r>>8&0xf])
-		b.WriteByte(hex[r>>4&0xf])
-		b.WriteByte(hex[r&0xf])
+		e := [6]byte{'\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf]}
+		b.Write(e[:])
 	}
+	b.Grow(len(s) + 2)
 	b.WriteByte('"')
-	for _, r := range s {
+	start := 0 // start of the pending run of plain ASCII
+	for i, r := range s {
+		if r >= ' ' && r <= '~' && r != '"' && r != '\\' {
+			continue
+		}
+		b.WriteString(s[start:i])
+		start = i + utf8.RuneLen(r)
+		if r == utf8.RuneError {
+			start = i + 1 // an invalid byte, or a real U+FFFD (3 bytes)
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 3 {
+				start = i + 3
+			}
+		}
 		switch {
 		case r == '"':
 			b.WriteString(`\"`)
@@ -291,8 +301,6 @@ func writePyJSONString(b *bytes.Buffer, s string) {
 			b.WriteString(`\b`)
 		case r == '\f':
 			b.WriteString(`\f`)
-		case r >= ' ' && r <= '~':
-			b.WriteByte(byte(r))
 		case r > 0xffff:
 			r -= 0x10000
 			u4(0xd800 + (r>>10)&0x3ff)
@@ -301,5 +309,6 @@ func writePyJSONString(b *bytes.Buffer, s string) {
 			u4(r)
 		}
 	}
+	b.WriteString(s[start:])
 	b.WriteByte('"')
 }
