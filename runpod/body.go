@@ -40,17 +40,30 @@ func readBody(r io.Reader, contentLength int64, cfg spoolConfig) (*body, error) 
 	if contentLength > cfg.maxSize {
 		return nil, fmt.Errorf("%w: %d bytes, above the %d-byte cap", errTooLarge, contentLength, cfg.maxSize)
 	}
-	var buf bytes.Buffer
+	// Read in chunks rather than into a growing buffer: a body just over the
+	// limit then costs the limit, not twice it, before it goes to disk.
+	var chunks [][]byte
+	var total int64
 	if contentLength <= cfg.memLimit {
-		if contentLength > 0 {
-			buf.Grow(int(contentLength))
-		}
-		n, err := io.Copy(&buf, io.LimitReader(r, cfg.memLimit+1))
-		if err != nil {
-			return nil, err
-		}
-		if n <= cfg.memLimit {
-			return &body{mem: buf.Bytes(), size: n}, nil
+		for total <= cfg.memLimit {
+			// Small first, as most answers are small; then larger chunks.
+			size := int(min(int64(4<<10)<<min(len(chunks), 6), cfg.memLimit+1-total))
+			if contentLength >= 0 && total+int64(size) > contentLength {
+				size = int(max(1, contentLength-total+1)) // +1 to see EOF
+			}
+			chunk := make([]byte, size)
+			n, err := io.ReadFull(r, chunk)
+			chunks = append(chunks, chunk[:n])
+			total += int64(n)
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				if len(chunks) == 1 {
+					return &body{mem: chunks[0], size: total}, nil
+				}
+				return &body{mem: bytes.Join(chunks, nil), size: total}, nil
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	f, err := os.CreateTemp(cfg.dir, "runpod-response-*.json")
@@ -69,10 +82,14 @@ func readBody(r io.Reader, contentLength int64, cfg spoolConfig) (*body, error) 
 		}
 		return nil, err
 	}
-	n, err := buf.WriteTo(f)
-	if err != nil {
-		return fail(fmt.Errorf("spool a large response to disk: %w", err))
+	var n int64
+	for _, c := range chunks {
+		if _, err := f.Write(c); err != nil {
+			return fail(fmt.Errorf("spool a large response to disk: %w", err))
+		}
+		n += int64(len(c))
 	}
+	chunks = nil
 	m, err := io.Copy(f, io.LimitReader(r, cfg.maxSize-n+1))
 	if err != nil {
 		return fail(err)
