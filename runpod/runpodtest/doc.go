@@ -54,9 +54,11 @@
 // Jobs, Job, Workers, Requests, Webhooks and Health read the state (a job's
 // History lists every status it went through); Enqueue, StartJob,
 // ProgressJob, StreamJob, CompleteJob, FailJob and ExpireJob move a job
-// without any worker, so a client test decides exactly when a job finishes.
-// Await and WaitStatus block until the state is as wanted, and AwaitWaiting
-// until a long-poll is held open. The same is served as JSON under
+// without any worker, so a client test decides exactly when a job finishes (a
+// worker holding the job is told to stop through job-stop). Await and
+// WaitStatus block until the state is as wanted, and AwaitWaiting until a
+// long-poll (or a latency fault) holds a request open, which is when a test
+// may advance a fake clock past its wait. The same is served as JSON under
 // /_emulator/ (with the API key) for tests running out of process:
 //
 //	GET    /_emulator/jobs                 live jobs
@@ -132,5 +134,11 @@
 //     refreshed by stopPod, goes through its cold start again.
 //   - The ping answer is {"status":"pong"}, as runpod-python's local
 //     simulator answers; job_id lists are recorded, not acted on.
+//   - job-stop lists a job once, for the worker that held it, when it is
+//     cancelled, timed out, deleted, finished by a test, or requeued because
+//     the worker went silent; at most 1024 ids wait for a worker that never
+//     asks.
+//   - job_in_progress=1 on a take counts the worker as running in /health;
+//     the take is held open either way.
 //   - /openai, /requests and /batch are not served (404).
 package runpodtest
