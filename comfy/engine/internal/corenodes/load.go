@@ -105,7 +105,7 @@ func imageFileHash(env *node.Env, in node.Inputs) (string, error) {
 
 // openPicture reads and decodes the file named by a LoadImage value, with
 // the errors Python would raise.
-func openPicture(env *node.Env, name string) (*imaging.Picture, error) {
+func openPicture(env *node.Env, name string, maxPixels int64) (*imaging.Picture, error) {
 	p, err := env.InputPath(name)
 	if err != nil {
 		return nil, node.Errorf("ValueError", "Invalid image file: %s", name)
@@ -120,7 +120,7 @@ func openPicture(env *node.Env, name string) (*imaging.Picture, error) {
 		}
 		return nil, node.Errorf("OSError", "cannot read image file '%s': %v", p, err)
 	}
-	pic, err := imaging.Decode(data, imaging.Options{})
+	pic, err := imaging.Decode(data, imaging.Options{MaxPixels: maxPixels})
 	if err != nil {
 		var bomb *imaging.BombError
 		switch {
@@ -139,7 +139,13 @@ func openPicture(env *node.Env, name string) (*imaging.Picture, error) {
 // first are skipped. The MASK is 1 - alpha where the frame has an alpha band
 // or palette transparency, else a 64×64 plane of zeros.
 func executeLoadImage(ctx context.Context, env *node.Env, in node.Inputs) (*node.Result, error) {
-	pic, err := openPicture(env, in.String("image"))
+	return loadImage(ctx, env, in.String("image"), imaging.MaxPixelsDefault)
+}
+
+// loadImage is executeLoadImage with a pixel limit for the file and for the
+// whole batch.
+func loadImage(ctx context.Context, env *node.Env, name string, maxPixels int64) (*node.Result, error) {
+	pic, err := openPicture(env, name, maxPixels)
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +168,9 @@ func executeLoadImage(ctx context.Context, env *node.Env, in node.Inputs) (*node
 			continue
 		}
 		pixels += int64(w) * int64(h)
-		if pixels > imaging.MaxPixelsDefault {
+		if pixels > maxPixels {
 			return nil, node.Errorf("PIL.Image.DecompressionBombError", "%s",
-				(&imaging.BombError{Pixels: pixels, Limit: imaging.MaxPixelsDefault}).Error())
+				(&imaging.BombError{Pixels: pixels, Limit: maxPixels}).Error())
 		}
 		rgbs = append(rgbs, f.RGB())
 		if a := f.Alpha(); a != nil {
@@ -211,7 +217,12 @@ func catMasks(ms []*node.Mask) (*node.Mask, error) {
 // EXIF-transposed, converted to RGBA (mode I scaled first) honouring
 // transparency; the mask is the chosen channel / 255, inverted only for alpha.
 func executeLoadImageMask(ctx context.Context, env *node.Env, in node.Inputs) (*node.Result, error) {
-	pic, err := openPicture(env, in.String("image"))
+	return loadImageMask(env, in.String("image"), in.String("channel"), imaging.MaxPixelsDefault)
+}
+
+// loadImageMask is executeLoadImageMask with a pixel limit.
+func loadImageMask(env *node.Env, name, channel string, maxPixels int64) (*node.Result, error) {
+	pic, err := openPicture(env, name, maxPixels)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +238,7 @@ func executeLoadImageMask(ctx context.Context, env *node.Env, in node.Inputs) (*
 		c      int
 		invert bool
 	)
-	switch ch := in.String("channel"); {
+	switch ch := channel; {
 	case strings.HasPrefix(strings.ToUpper(ch), "A"):
 		c, invert = 3, true
 	case strings.HasPrefix(strings.ToUpper(ch), "R"):

@@ -114,5 +114,8 @@ func Decode(data []byte, opts Options) (*Picture, error) {
 		}
 		return nil, &FormatError{Format: Sniff(data), Err: err}
 	}
+	if len(p.Frames) == 0 {
+		return nil, &FormatError{Format: p.Format, Err: errors.New("no image in file")}
+	}
 	return p, nil
 }

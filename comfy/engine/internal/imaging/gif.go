@@ -259,7 +259,7 @@ frames:
 		frames = append(frames, cv.frame(infoTrans))
 		frameIndex++
 	}
-	if !sawDescriptor {
+	if !sawDescriptor || len(frames) == 0 {
 		return nil, &FormatError{Format: "GIF", Err: errors.New("image not found in GIF frame")}
 	}
 	return &Picture{Format: "GIF", Frames: frames}, nil

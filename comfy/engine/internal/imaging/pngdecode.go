@@ -131,6 +131,16 @@ func decodePNG(data []byte, opts Options) (*Picture, error) {
 	if err := opts.checkSize(h.width, h.height); err != nil {
 		return nil, err
 	}
+	// Deflate cannot expand data more than 1032 times: image data that small
+	// cannot hold the declared image, so refuse it before allocating.
+	var compressed int64
+	for _, b := range h.idat {
+		compressed += int64(len(b))
+	}
+	raw := int64(h.height) * (int64(h.width)*int64(h.depth*h.channels())/8 + 2)
+	if raw > 1032*compressed+4096 {
+		return nil, &FormatError{Format: "PNG", Err: fmt.Errorf("image data is truncated: %d bytes cannot hold a %dx%d image", compressed, h.width, h.height)}
+	}
 	f := newPNGFrame(h)
 	if err := decodePNGPixels(h, f); err != nil {
 		return nil, &FormatError{Format: "PNG", Err: err}
