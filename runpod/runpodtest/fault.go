@@ -170,10 +170,13 @@ type faultRule struct {
 
 // FaultStatus is an installed fault and how often it matched and fired.
 type FaultStatus struct {
-	ID      int   `json:"id"`
-	Fault   Fault `json:"fault"`
-	Matched int   `json:"matched"`
-	Fired   int   `json:"fired"`
+	// ID is what AddFault returned.
+	ID    int   `json:"id"`
+	Fault Fault `json:"fault"`
+	// Matched counts the requests the rule matched (op and endpoint, while
+	// not spent); Fired those it acted on.
+	Matched int `json:"matched"`
+	Fired   int `json:"fired"`
 }
 
 // AddFault installs a fault rule and returns its id for RemoveFault.

@@ -13,10 +13,14 @@ import (
 
 // Job is a snapshot of one job, for tests to inspect.
 type Job struct {
-	ID       string          `json:"id"`
-	Endpoint string          `json:"endpoint"`
-	Sync     bool            `json:"sync,omitempty"` // made by /runsync
-	Status   Status          `json:"status"`
+	// ID and Endpoint identify the job.
+	ID       string `json:"id"`
+	Endpoint string `json:"endpoint"`
+	// Sync is true for jobs made by /runsync.
+	Sync   bool   `json:"sync,omitempty"`
+	Status Status `json:"status"`
+	// Input, Webhook, Policy (resolved against the defaults) and S3Config
+	// are the request's.
 	Input    json.RawMessage `json:"input"`
 	Webhook  string          `json:"webhook,omitempty"`
 	Policy   Policy          `json:"policy"`
@@ -24,19 +28,23 @@ type Job struct {
 	// Output is the final output, or the latest progress update while
 	// IN_PROGRESS.
 	Output json.RawMessage `json:"output,omitempty"`
-	Error  string          `json:"error,omitempty"`
+	// Error is the error message of a FAILED or TIMED_OUT job.
+	Error string `json:"error,omitempty"`
 	// WorkerID is the worker holding the job, or the last one that did.
 	WorkerID string `json:"workerId,omitempty"`
-	Retries  int    `json:"retries"`
+	// Retries counts /retry calls and requeues after a lost worker.
+	Retries int `json:"retries"`
 	// ProgressUpdates counts {"status":"IN_PROGRESS"} posts.
 	ProgressUpdates int `json:"progressUpdates"`
 	// Stream holds every chunk posted to job-stream; StreamReturned of them
 	// have been handed out by /stream.
 	Stream         []json.RawMessage `json:"stream,omitempty"`
 	StreamReturned int               `json:"streamReturned"`
-	SubmittedAt    time.Time         `json:"submittedAt"`
-	StartedAt      time.Time         `json:"startedAt,omitzero"`
-	FinishedAt     time.Time         `json:"finishedAt,omitzero"`
+	// SubmittedAt is when the job arrived; StartedAt and FinishedAt are those
+	// of its latest run (zero until then).
+	SubmittedAt time.Time `json:"submittedAt"`
+	StartedAt   time.Time `json:"startedAt,omitzero"`
+	FinishedAt  time.Time `json:"finishedAt,omitzero"`
 	// History is every status the job went through, oldest first.
 	History []Transition `json:"history"`
 	// Deleted says why the job was deleted (ttl, retention, purge); empty
@@ -58,19 +66,25 @@ func (j *job) snapshot() Job {
 
 // Worker is a snapshot of one worker, for tests to inspect.
 type Worker struct {
-	ID        string      `json:"id"`
-	Endpoint  string      `json:"endpoint"`
-	State     WorkerState `json:"state"`
-	FirstSeen time.Time   `json:"firstSeen"`
+	// ID is the worker id of its URLs (RUNPOD_POD_ID); Endpoint the endpoint
+	// it serves.
+	ID       string `json:"id"`
+	Endpoint string `json:"endpoint"`
+	// State is how /health counts it.
+	State WorkerState `json:"state"`
+	// FirstSeen is its first request.
+	FirstSeen time.Time `json:"firstSeen"`
 	// LastSeen is the end of its latest request (or now, while one is open).
 	LastSeen time.Time `json:"lastSeen"`
+	// LastPing is its latest heartbeat (zero if none).
 	LastPing time.Time `json:"lastPing,omitzero"`
 	// Jobs are the ids the server has handed it and not yet closed.
 	Jobs []string `json:"jobs"`
 	// ReportedJobs are the ids its latest ping listed.
 	ReportedJobs []string `json:"reportedJobs"`
 	// JobInProgress is the job_in_progress flag of its latest take.
-	JobInProgress bool   `json:"jobInProgress"`
+	JobInProgress bool `json:"jobInProgress"`
+	// RunpodVersion is the runpod_version of its latest ping.
 	RunpodVersion string `json:"runpodVersion,omitempty"`
 	// Refreshing is set by a result with stopPod: true, until its next take
 	// after the cold start; Refreshes counts them.

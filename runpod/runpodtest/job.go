@@ -44,9 +44,11 @@ type job struct {
 
 // Transition is one change of a job's status.
 type Transition struct {
-	Status   Status    `json:"status"`
-	At       time.Time `json:"at"`
-	WorkerID string    `json:"workerId,omitempty"`
+	// Status is the status entered, At when (on the server's clock).
+	Status Status    `json:"status"`
+	At     time.Time `json:"at"`
+	// WorkerID is the worker holding the job at that moment, if any.
+	WorkerID string `json:"workerId,omitempty"`
 	// Reason says why the job moved, e.g. "taken by worker w1" or
 	// "execution timeout (600000 ms)".
 	Reason string `json:"reason,omitempty"`

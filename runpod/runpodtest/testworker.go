@@ -23,8 +23,11 @@ type WorkerHandler func(ctx context.Context, job *WorkerJob) (output any, err er
 
 // WorkerJob is a job as a TestWorker took it.
 type WorkerJob struct {
-	ID       string
-	Input    json.RawMessage
+	// ID is the job id.
+	ID string
+	// Input is the job's input as the client sent it.
+	Input json.RawMessage
+	// Webhook, Policy and S3Config are the request's, when it had them.
 	Webhook  string
 	Policy   json.RawMessage
 	S3Config json.RawMessage

@@ -29,7 +29,8 @@ type WebhookDelivery struct {
 	Err string `json:"error,omitempty"`
 	// Body is the JSON posted: the job's final status.
 	Body json.RawMessage `json:"body"`
-	At   time.Time       `json:"at"`
+	// At is when the attempt ended, on the server's clock.
+	At time.Time `json:"at"`
 	// Delivered is true when the receiver answered 200.
 	Delivered bool `json:"delivered"`
 }

@@ -291,7 +291,7 @@ type streamBody struct {
 	Stream []json.RawMessage `json:"stream"`
 }
 
-// Health is an endpoint's /health answer.
+// Health is an endpoint's /health answer: job and worker counters.
 type Health struct {
 	Jobs    HealthJobs    `json:"jobs"`
 	Workers HealthWorkers `json:"workers"`
@@ -299,14 +299,19 @@ type Health struct {
 
 // HealthJobs are the job counters of /health.
 type HealthJobs struct {
-	Completed  int `json:"completed"`
-	Failed     int `json:"failed"`
+	// Completed, Failed (FAILED and TIMED_OUT) and Retried count since the
+	// server started.
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
+	// InProgress and InQueue count the jobs in those states now.
 	InProgress int `json:"inProgress"`
 	InQueue    int `json:"inQueue"`
 	Retried    int `json:"retried"`
 }
 
 // HealthWorkers are the worker counters of /health.
+// Each counts the endpoint's workers in one WorkerState; Ready is Idle plus
+// Running and Throttled is always 0.
 type HealthWorkers struct {
 	Idle         int `json:"idle"`
 	Initializing int `json:"initializing"`
