@@ -111,7 +111,10 @@ func (g *GPU) Blackwell() bool { return g.Arch == "Blackwell" }
 // TimeoutThreshold is the shortest test timeout for models of at least
 // MinParamsB billion parameters.
 type TimeoutThreshold struct {
-	MinParamsB   float64
+	// MinParamsB is the model size, in billions of parameters, from which
+	// the threshold applies.
+	MinParamsB float64
+	// MinTimeoutMs is the shortest test timeout for such models.
 	MinTimeoutMs int
 }
 

@@ -160,7 +160,6 @@ func quoteList(vs []string) string {
 type lintConfig struct {
 	disabled  map[string]bool
 	modelSize float64 // billions of parameters; 0 when not declared
-	sizeText  string
 }
 
 // parseLintConfig reads comfypod.lint.json. It is our own file, so comments
@@ -207,7 +206,7 @@ func (c *pkgCtx) parseLintConfig(data []byte) *lintConfig {
 				c.atNode(d, m.value, ruleLintConfig, "modelSize: want a size such as \"14B\" or \"350M\" (parameters), got %s", describe(m.value))
 				continue
 			}
-			cfg.modelSize, cfg.sizeText = size, formatSize(size)
+			cfg.modelSize = size
 		case "$schema":
 		default:
 			c.atKey(d, m, ruleLintConfig, "unknown field %q; %s takes disable and modelSize", m.key, ConfigFile)

@@ -26,9 +26,12 @@ type Fix struct {
 // the file as it was when linted; ApplyFixes refuses a file that changed
 // since.
 type Edit struct {
-	File       string
+	// File is the file to edit, relative to the package folder.
+	File string
+	// Start and End are byte offsets of the replaced range.
 	Start, End int
-	Text       string
+	// Text replaces the range.
+	Text string
 	// StartLine … EndColumn locate the replaced range (1-based, columns in
 	// characters), for SARIF and editors.
 	StartLine, StartColumn, EndLine, EndColumn int

@@ -61,7 +61,6 @@ type fixture struct {
 	desc       string
 	wants      []string
 	fail, pass fstest.MapFS
-	hasPass    bool
 }
 
 func loadFixture(t testing.TB, file string) *fixture {
@@ -88,7 +87,6 @@ func loadFixture(t testing.TB, file string) *fixture {
 			dst = fx.fail
 		case ok && variant == "pass":
 			dst = fx.pass
-			fx.hasPass = true
 		default:
 			t.Fatalf("%s: section %q must start with fail/ or pass/", file, f.Name)
 		}

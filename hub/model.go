@@ -11,14 +11,18 @@ import (
 // Marshalled with encoding/json it gives the file's format; ParseHub reads
 // one. Field names follow RunPod's publishing guide.
 type Hub struct {
-	Title       string `json:"title"`
+	// Title is the listing's name.
+	Title string `json:"title"`
+	// Description is the listing's one-paragraph summary.
 	Description string `json:"description"`
 	// Type is always "serverless" for a Hub serverless package.
 	Type string `json:"type"`
 	// Category is one of audio, embedding, language, video, image.
-	Category string    `json:"category"`
-	IconURL  string    `json:"iconUrl,omitempty"`
-	Config   HubConfig `json:"config"`
+	Category string `json:"category"`
+	// IconURL is the listing's icon.
+	IconURL string `json:"iconUrl,omitempty"`
+	// Config is the endpoint the Hub deploys.
+	Config HubConfig `json:"config"`
 }
 
 // HubConfig is hub.json's config: the endpoint the Hub deploys.
@@ -26,8 +30,9 @@ type HubConfig struct {
 	// RunsOn is "GPU" or "CPU".
 	RunsOn string `json:"runsOn"`
 	// EndpointType is "" (a queue endpoint) or "LB" (load balancing).
-	EndpointType      string `json:"endpointType,omitempty"`
-	ContainerDiskInGb int    `json:"containerDiskInGb"`
+	EndpointType string `json:"endpointType,omitempty"`
+	// ContainerDiskInGb is the container disk size in GB.
+	ContainerDiskInGb int `json:"containerDiskInGb"`
 	// CPUFlavor is set for CPU packages, e.g. "cpu3c".
 	CPUFlavor string `json:"cpuFlavor,omitempty"`
 	// GPUCount is the number of GPUs per worker.
@@ -46,6 +51,7 @@ type HubConfig struct {
 
 // Preset is a named set of env defaults a user can pick when deploying.
 type Preset struct {
+	// Name labels the preset in the deploy form.
 	Name string `json:"name"`
 	// Defaults map env keys to values (string, number or boolean).
 	Defaults map[string]json.RawMessage `json:"defaults"`
@@ -54,8 +60,11 @@ type Preset struct {
 // EnvEntry is one environment variable: a fixed Value, or an Input the user
 // fills in when deploying.
 type EnvEntry struct {
-	Key   string
+	// Key is the variable's name.
+	Key string
+	// Value is a fixed value, used when Input is nil.
 	Value string
+	// Input makes the variable a field of the deploy form.
 	Input *EnvInput
 }
 
@@ -103,11 +112,13 @@ type EnvInput struct {
 	// Name is the label shown to the user.
 	Name string `json:"name,omitempty"`
 	// Type is string, number, boolean or huggingface.
-	Type        string `json:"type"`
+	Type string `json:"type"`
+	// Description helps the user fill the field.
 	Description string `json:"description,omitempty"`
 	// Default is the initial value (any JSON value).
-	Default  json.RawMessage `json:"default,omitempty"`
-	Required bool            `json:"required,omitempty"`
+	Default json.RawMessage `json:"default,omitempty"`
+	// Required refuses a deploy without a value.
+	Required bool `json:"required,omitempty"`
 	// Advanced hides the input by default.
 	Advanced bool `json:"advanced,omitempty"`
 	// Options make a string input a select.
@@ -122,19 +133,24 @@ type EnvInput struct {
 
 // Option is one choice of a select input.
 type Option struct {
-	Label string          `json:"label"`
+	// Label is what the user sees.
+	Label string `json:"label"`
+	// Value is what the variable is set to (any JSON value).
 	Value json.RawMessage `json:"value"`
 }
 
 // Tests is .runpod/tests.json: the jobs the Hub runs on each release, and the
 // machine it runs them on.
 type Tests struct {
-	Tests  []Test      `json:"tests"`
+	// Tests are the jobs, run in order.
+	Tests []Test `json:"tests"`
+	// Config is the test machine.
 	Config TestsConfig `json:"config"`
 }
 
 // Test is one Hub test job.
 type Test struct {
+	// Name labels the test in the release checks.
 	Name string `json:"name"`
 	// Input is the handler input itself (not wrapped in {"input": …}).
 	Input json.RawMessage `json:"input"`
@@ -145,27 +161,35 @@ type Test struct {
 // TestsConfig is the machine Hub tests run on.
 type TestsConfig struct {
 	// GPUTypeID is one GPU type id (not a pool), e.g. "NVIDIA GeForce RTX 4090".
-	GPUTypeID string   `json:"gpuTypeId,omitempty"`
-	GPUCount  int      `json:"gpuCount,omitempty"`
-	CPUFlavor string   `json:"cpuFlavor,omitempty"`
-	Env       []EnvVar `json:"env,omitempty"`
+	GPUTypeID string `json:"gpuTypeId,omitempty"`
+	// GPUCount is the number of GPUs of the test machine.
+	GPUCount int `json:"gpuCount,omitempty"`
+	// CPUFlavor is the test machine of a CPU package.
+	CPUFlavor string `json:"cpuFlavor,omitempty"`
+	// Env are fixed variables of the test machine.
+	Env []EnvVar `json:"env,omitempty"`
 	// AllowedCUDAVersions should equal hub.json's.
 	AllowedCUDAVersions []string `json:"allowedCudaVersions,omitempty"`
 }
 
 // EnvVar is a fixed environment variable of the test machine.
 type EnvVar struct {
-	Key   string `json:"key"`
+	// Key is the variable's name.
+	Key string `json:"key"`
+	// Value is its value.
 	Value string `json:"value"`
 }
 
 // SyntaxError is a hub.json or tests.json that is not valid JSON, with the
 // position of the first problem.
 type SyntaxError struct {
+	// Line and Column locate the problem (1-based; columns count characters).
 	Line, Column int
-	Msg          string
+	// Msg says what is wrong and how to fix it.
+	Msg string
 }
 
+// Error formats the error as "line L column C: message".
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("line %d column %d: %s", e.Line, e.Column, e.Msg)
 }

@@ -57,10 +57,15 @@ type pyScanner struct {
 	line      int
 	lineStart int
 	depth     int
-	lines     []pyLine
-	cur       pyLine
-	atStart   bool
+	// all holds every token; spans marks where each logical line's tokens
+	// are, so lines share one backing array.
+	all   []pyTok
+	spans []lineSpan
+	first int // index in all of the current line's first token
+	cur   int // indent of the current line
 }
+
+type lineSpan struct{ indent, start, end int }
 
 func (s *pyScanner) col(off int) int {
 	return utf8.RuneCount(s.src[s.lineStart:off]) + 1
@@ -72,22 +77,21 @@ func (s *pyScanner) newline() {
 }
 
 func (s *pyScanner) endLine() {
-	if len(s.cur.toks) > 0 {
-		s.lines = append(s.lines, s.cur)
+	if len(s.all) > s.first {
+		s.spans = append(s.spans, lineSpan{s.cur, s.first, len(s.all)})
 	}
-	s.cur = pyLine{}
-	s.atStart = true
+	s.first = len(s.all)
 }
 
 func (s *pyScanner) emit(t pyTok) {
-	if len(s.cur.toks) == 0 {
-		s.cur.indent = t.col - 1
+	if len(s.all) == s.first {
+		s.cur = t.col - 1
 	}
-	s.cur.toks = append(s.cur.toks, t)
+	s.all = append(s.all, t)
 }
 
 func (s *pyScanner) run() []pyLine {
-	s.atStart = true
+	s.all = make([]pyTok, 0, len(s.src)/6+1)
 	for s.pos < len(s.src) {
 		c := s.src[s.pos]
 		switch {
@@ -158,7 +162,11 @@ func (s *pyScanner) run() []pyLine {
 		}
 	}
 	s.endLine()
-	return s.lines
+	lines := make([]pyLine, len(s.spans))
+	for i, sp := range s.spans {
+		lines[i] = pyLine{indent: sp.indent, toks: s.all[sp.start:sp.end:sp.end]}
+	}
+	return lines
 }
 
 func isAlnum(c byte) bool {

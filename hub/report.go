@@ -13,6 +13,7 @@ import (
 // Report is the result of one lint run over one or more packages, in the
 // formats comfypod lint prints.
 type Report struct {
+	// Results are the packages' results, in the order they were linted.
 	Results []*Result
 }
 
