@@ -195,7 +195,7 @@ func (s *Server) Health(ep string) (Health, error) {
 func (s *Server) Await(ctx context.Context, cond func() bool) error {
 	for {
 		s.mu.Lock()
-		ch, obs := s.changed.wait(), s.observed
+		ch, obs := s.changed.wait(), s.observed.wait()
 		s.mu.Unlock()
 		if cond() {
 			return nil

@@ -58,7 +58,7 @@ type Server struct {
 	rng          *rand.Rand
 	changed      signal             // any state change, for Await
 	queueChanged map[string]*signal // per endpoint: a job was queued or a worker warmed up
-	observed     chan struct{}      // closed and replaced when held requests or worker activity change
+	observed     signal             // held requests or worker activity changed
 	jobs         map[string]*job
 	tombstones   map[string]*job
 	tombOrder    []string
@@ -155,7 +155,6 @@ func newServer(cfg *Config) (*Server, error) {
 		kick:         make(chan struct{}, 1),
 		rng:          rand.New(src),
 		queueChanged: map[string]*signal{},
-		observed:     make(chan struct{}),
 		jobs:         map[string]*job{},
 		tombstones:   map[string]*job{},
 		queues:       map[string][]queued{},
@@ -679,8 +678,7 @@ func (s *Server) poll(ctx context.Context, op Op, d time.Duration, watch func() 
 // observeLocked wakes Await and AwaitWaiting callers; held requests, which
 // only care about job state, are not woken.
 func (s *Server) observeLocked() {
-	close(s.observed)
-	s.observed = make(chan struct{})
+	s.observed.fire()
 }
 
 func (s *Server) setWaitingLocked(op Op, delta int) {
@@ -701,7 +699,7 @@ func (s *Server) Waiting(op Op) int {
 func (s *Server) AwaitWaiting(ctx context.Context, op Op, n int) error {
 	for {
 		s.mu.Lock()
-		got, ch := s.waiting[op], s.observed
+		got, ch := s.waiting[op], s.observed.wait()
 		s.mu.Unlock()
 		if got >= n {
 			return nil
