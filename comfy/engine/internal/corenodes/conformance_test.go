@@ -389,3 +389,73 @@ func copyTree(t testing.TB, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestObjectInfoMatchesCapture checks that every class's Info encodes to the
+// /object_info entry the real server sent (LoadImage and LoadImageMask with
+// the captured file list put back in place of the dynamic one).
+func TestObjectInfoMatchesCapture(t *testing.T) {
+	dir := filepath.Join(testenv.Conformance(t), "object_info")
+	for _, c := range Classes() {
+		data, err := os.ReadFile(filepath.Join(dir, c.Name()+".json"))
+		if err != nil {
+			t.Errorf("%s: %v", c.Name(), err)
+			continue
+		}
+		var captured map[string]json.RawMessage
+		if err := json.Unmarshal(data, &captured); err != nil {
+			t.Fatal(err)
+		}
+		info := c.Info
+		if c.DynamicOptions != nil {
+			var full map[string]*node.Info
+			if err := json.Unmarshal(data, &full); err != nil {
+				t.Fatal(err)
+			}
+			in, _ := full[c.Name()].Input("image")
+			if info, err = info.WithOptions(map[string][]string{"image": in.Options}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := json.Marshal(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if err := json.Compact(&want, captured[c.Name()]); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("%s: object_info differs:\n got %s\nwant %s", c.Name(), got, want.Bytes())
+		}
+	}
+}
+
+// TestValidationDetailsMatchCapture checks LoadImage's VALIDATE_INPUTS
+// message against the node error of fail_missing_image_file: the server
+// reports "<input> - <message>" for the input it validated.
+func TestValidationDetailsMatchCapture(t *testing.T) {
+	dir := filepath.Join(testenv.Conformance(t), "cases", "fail_missing_image_file")
+	var resp struct {
+		Body struct {
+			NodeErrors map[string]struct {
+				Errors []struct {
+					Type    string `json:"type"`
+					Details string `json:"details"`
+				} `json:"errors"`
+			} `json:"node_errors"`
+		} `json:"body"`
+	}
+	readJSON(t, filepath.Join(dir, "expected", "prompt_response.json"), &resp)
+	var prompt map[string]promptNode
+	readJSON(t, filepath.Join(dir, "workflow.json"), &prompt)
+	want := resp.Body.NodeErrors["1"].Errors[0]
+	c := classMap()["LoadImage"]
+	env := benchEnv(t, nil)
+	err := c.ValidateInputs(env, node.Inputs{"image": prompt["1"].Inputs["image"]})
+	if err == nil {
+		t.Fatal("missing file validated")
+	}
+	if got := c.ValidateSkips[0] + " - " + err.Error(); want.Type != "custom_validation_failed" || got != want.Details {
+		t.Errorf("details %q, want %q (%s)", got, want.Details, want.Type)
+	}
+}

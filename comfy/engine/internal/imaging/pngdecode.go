@@ -104,9 +104,6 @@ func readPNGHeader(data []byte) (*pngHeader, error) {
 	if h.colorType == 3 && len(h.plte) < 3 {
 		return nil, errors.New("palette image without a PLTE chunk")
 	}
-	if len(h.idat) == 0 {
-		return nil, errors.New("no image data (IDAT chunk)")
-	}
 	return h, nil
 }
 
@@ -130,6 +127,9 @@ func decodePNG(data []byte, opts Options) (*Picture, error) {
 	}
 	if err := opts.checkSize(h.width, h.height); err != nil {
 		return nil, err
+	}
+	if len(h.idat) == 0 {
+		return nil, &FormatError{Format: "PNG", Err: errors.New("no image data (IDAT chunk)")}
 	}
 	// Deflate cannot expand data more than 1032 times: image data that small
 	// cannot hold the declared image, so refuse it before allocating.
