@@ -164,6 +164,15 @@ func TestConfig(t *testing.T) {
 			t.Errorf("NewServer(%+v) accepted", c)
 		}
 	}
+	for _, u := range []string{"", "127.0.0.1:80", "ftp://h", "http://"} {
+		if srv, err := New(&Config{URL: u}); err == nil {
+			srv.Close()
+			t.Errorf("New with URL %q accepted", u)
+		}
+	}
+	if _, err := New(nil); err == nil {
+		t.Error("New(nil) accepted")
+	}
 	// A generated key is RunPod-shaped; an unseeded server still works.
 	srv, err := NewServer(nil)
 	if err != nil {

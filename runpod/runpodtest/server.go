@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,6 +123,12 @@ func NewServer(cfg *Config) (*Server, error) {
 // your own and set cfg.URL to the address clients reach it at. Close it when
 // done.
 func New(cfg *Config) (*Server, error) {
+	if cfg == nil || cfg.URL == "" {
+		return nil, errors.New("runpodtest: New needs Config.URL, the address clients reach the server at (NewServer listens by itself)")
+	}
+	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("runpodtest: Config.URL %q: want an absolute http:// or https:// URL", cfg.URL)
+	}
 	s, err := newServer(cfg)
 	if err != nil {
 		return nil, err
