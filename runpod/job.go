@@ -212,7 +212,9 @@ type RunSyncOptions struct {
 // RunSync submits a job with POST /runsync and returns its terminal status.
 // When RunPod's wait ends before the job does, it keeps waiting on the job as
 // Wait does, with the same deadline, cancellation and events. A job that did
-// not complete returns its status and a *JobError.
+// not complete returns its status and a *JobError. If ctx ends before RunPod
+// answers /runsync, the job's id is not known and it cannot be cancelled:
+// use Run for jobs you may abandon early.
 func (c *Client) RunSync(ctx context.Context, req *Request, opts *RunSyncOptions) (*Status, error) {
 	var o RunSyncOptions
 	if opts != nil {

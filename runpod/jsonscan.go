@@ -40,7 +40,12 @@ type scanner struct {
 }
 
 func newScanner(r io.Reader, base int64) *scanner {
-	return &scanner{r: bufio.NewReaderSize(r, 64<<10), pos: base}
+	size := 64 << 10
+	if sr, ok := r.(*io.SectionReader); ok {
+		// A small body needs no large buffer.
+		size = int(max(16, min(int64(size), sr.Size())))
+	}
+	return &scanner{r: bufio.NewReaderSize(r, size), pos: base}
 }
 
 func (s *scanner) fail(format string, args ...any) error {

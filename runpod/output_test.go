@@ -37,6 +37,8 @@ var (
 	pngB64   = base64.StdEncoding.EncodeToString(pngBytes)
 	mp4Bytes = append([]byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"), bytes.Repeat([]byte{7}, 100)...)
 	mp4B64   = base64.StdEncoding.EncodeToString(mp4Bytes)
+	wavBytes = append([]byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00"), bytes.Repeat([]byte{1}, 64)...)
+	wavB64   = base64.StdEncoding.EncodeToString(wavBytes)
 )
 
 // statusFrom decodes a status body as the client would, optionally forcing
@@ -83,6 +85,8 @@ func TestOutputShapes(t *testing.T) {
 			map[string][]byte{"image.png": pngBytes}, []string{"image"}},
 		{"videos and gifs", `{"videos":[{"filename":"dance_00001.mp4","type":"base64","data":"` + mp4B64 + `"}],"gifs":[{"data":"` + pngB64 + `"}]}`,
 			map[string][]byte{"dance_00001.mp4": mp4Bytes, "gif.png": pngBytes}, []string{"videos[0]", "gifs[0]"}},
+		{"audio list", `{"audio":[{"filename":"voice","type":"base64","data":"` + wavB64 + `"}]}`,
+			map[string][]byte{"voice.wav": wavBytes}, []string{"audio[0]"}},
 		{"name after data, no extension", `{"images":[{"data":"` + pngB64 + `","filename":"result"}]}`,
 			map[string][]byte{"result.png": pngBytes}, []string{"images[0]"}},
 		{"legacy message", `{"message":"` + pngB64 + `","status":"success"}`,
