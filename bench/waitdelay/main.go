@@ -72,7 +72,9 @@ func run(n int) error {
 	return nil
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms" }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms"
+}
 
 // measure submits n jobs at once and returns, for each, the time from its
 // completion on the server to Wait returning.
