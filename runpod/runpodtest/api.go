@@ -93,36 +93,36 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request, rt route) 
 // handleStatusSync serves /status-sync/{id}?wait=ms, a long-poll that answers
 // once the job is terminal or the wait ends.
 func (s *Server) handleStatusSync(w http.ResponseWriter, r *http.Request, rt route) {
-	wait, err := waitParam(r, 0, MaxRunsyncWait, RunsyncWaitDefault)
+	j, wait, ok := s.jobAndWait(w, r, rt, RunsyncWaitDefault)
+	if ok {
+		s.answerWhenDone(w, r, OpStatusSync, j, wait)
+	}
+}
+
+// jobAndWait reads ?wait= (0 to 300000 ms, def when absent) and finds the job
+// rt names, answering 400 or 404 itself; ok is false when it did.
+func (s *Server) jobAndWait(w http.ResponseWriter, r *http.Request, rt route, def time.Duration) (j *job, wait time.Duration, ok bool) {
+	wait, err := waitParam(r, 0, MaxRunsyncWait, def)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return nil, 0, false
 	}
 	s.mu.Lock()
 	s.sweepLocked(s.clock.Now())
-	j := s.findJobLocked(rt.ep, rt.jobID)
+	j = s.findJobLocked(rt.ep, rt.jobID)
 	s.mu.Unlock()
 	if j == nil {
 		writeError(w, http.StatusNotFound, s.notFound(rt.jobID))
-		return
+		return nil, 0, false
 	}
-	s.answerWhenDone(w, r, OpStatusSync, j, wait)
+	return j, wait, true
 }
 
 // handleStream serves /stream/{id}[?wait=ms]: the chunks not returned by an
 // earlier call, waiting up to wait for one when there are none.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, rt route) {
-	wait, err := waitParam(r, 0, MaxRunsyncWait, 0)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	s.mu.Lock()
-	s.sweepLocked(s.clock.Now())
-	j := s.findJobLocked(rt.ep, rt.jobID)
-	s.mu.Unlock()
-	if j == nil {
-		writeError(w, http.StatusNotFound, s.notFound(rt.jobID))
+	j, wait, ok := s.jobAndWait(w, r, rt, 0)
+	if !ok {
 		return
 	}
 	var out streamBody

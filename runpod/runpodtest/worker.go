@@ -224,6 +224,23 @@ func (s *Server) heldLocked(rt route) (*job, string) {
 	return j, ""
 }
 
+// readWorkerBody reads a job-done or job-stream body under
+// Config.MaxResultBytes, answering 400 itself; ok is false when it did.
+// runpod-python labels its JSON application/x-www-form-urlencoded, so the
+// content type is ignored and the body always read as JSON.
+func (s *Server) readWorkerBody(w http.ResponseWriter, r *http.Request, what string) ([]byte, bool) {
+	body, tooLarge, err := readBody(r, s.cfg.MaxResultBytes)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "cannot read the "+what+": "+err.Error())
+		return nil, false
+	}
+	if tooLarge {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: the %s is larger than %s; upload large outputs (e.g. to S3) and return URLs", what, formatBytes(s.cfg.MaxResultBytes)))
+		return nil, false
+	}
+	return body, true
+}
+
 // handleDone serves job-done: the final result, or a progress update.
 func (s *Server) handleDone(w http.ResponseWriter, r *http.Request, rt route) {
 	switch v := r.URL.Query().Get("isStream"); v {
@@ -232,15 +249,8 @@ func (s *Server) handleDone(w http.ResponseWriter, r *http.Request, rt route) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("isStream=%q: want true or false", v))
 		return
 	}
-	// runpod-python sends the JSON body as application/x-www-form-urlencoded;
-	// the content type is ignored and the body read as JSON.
-	body, tooLarge, err := readBody(r, s.cfg.MaxResultBytes)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "cannot read the job result: "+err.Error())
-		return
-	}
-	if tooLarge {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: the job result is larger than %s; upload large outputs (e.g. to S3) and return URLs", formatBytes(s.cfg.MaxResultBytes)))
+	body, ok := s.readWorkerBody(w, r, "job result")
+	if !ok {
 		return
 	}
 	res, err := decodeResult(body)
@@ -283,13 +293,8 @@ func (s *Server) handleDone(w http.ResponseWriter, r *http.Request, rt route) {
 
 // handleStreamPost serves job-stream: one chunk for /stream.
 func (s *Server) handleStreamPost(w http.ResponseWriter, r *http.Request, rt route) {
-	body, tooLarge, err := readBody(r, s.cfg.MaxResultBytes)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "cannot read the stream chunk: "+err.Error())
-		return
-	}
-	if tooLarge {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: the stream chunk is larger than %s", formatBytes(s.cfg.MaxResultBytes)))
+	body, ok := s.readWorkerBody(w, r, "stream chunk")
+	if !ok {
 		return
 	}
 	chunk, err := decodeStreamChunk(body)
