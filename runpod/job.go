@@ -93,7 +93,9 @@ func (k EventKind) String() string {
 
 // Event is something Wait saw happen to a job.
 type Event struct {
-	Kind  EventKind
+	// Kind says what happened.
+	Kind EventKind
+	// JobID is the job's id.
 	JobID string
 	// State is the job's state when the event happened.
 	State State

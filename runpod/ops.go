@@ -15,28 +15,28 @@ import (
 
 // Health is what /health says about an endpoint's jobs and workers.
 type Health struct {
-	Jobs    HealthJobs    `json:"jobs"`
-	Workers HealthWorkers `json:"workers"`
+	Jobs    HealthJobs    `json:"jobs"`    // job counts by state
+	Workers HealthWorkers `json:"workers"` // worker counts by state
 }
 
 // HealthJobs counts the endpoint's jobs by state.
 type HealthJobs struct {
-	Completed  int `json:"completed"`
-	Failed     int `json:"failed"`
-	InProgress int `json:"inProgress"`
-	InQueue    int `json:"inQueue"`
-	Retried    int `json:"retried"`
+	Completed  int `json:"completed"`  // ended with an output
+	Failed     int `json:"failed"`     // ended with an error
+	InProgress int `json:"inProgress"` // running on a worker
+	InQueue    int `json:"inQueue"`    // waiting for a worker
+	Retried    int `json:"retried"`    // retried by RunPod
 }
 
 // HealthWorkers counts the endpoint's workers by state. RunPod documents idle
 // and running; the other counters appear in some answers.
 type HealthWorkers struct {
-	Idle         int `json:"idle"`
-	Running      int `json:"running"`
-	Initializing int `json:"initializing"`
-	Ready        int `json:"ready"`
-	Throttled    int `json:"throttled"`
-	Unhealthy    int `json:"unhealthy"`
+	Idle         int `json:"idle"`         // up, waiting for a job
+	Running      int `json:"running"`      // running a job
+	Initializing int `json:"initializing"` // starting: pulling the image, loading models
+	Ready        int `json:"ready"`        // up and ready for a job
+	Throttled    int `json:"throttled"`    // held back by lack of GPUs of the chosen type
+	Unhealthy    int `json:"unhealthy"`    // failing, e.g. crash-looping
 }
 
 // Warm reports whether a worker is up to take a job right away.

@@ -59,11 +59,11 @@ func (p *Policy) validate() error {
 // S3Config gives the worker a bucket to write outputs to. Its String and
 // LogValue hide the secret.
 type S3Config struct {
-	AccessID     string `json:"accessId"`
-	AccessSecret string `json:"accessSecret"`
-	BucketName   string `json:"bucketName"`
-	EndpointURL  string `json:"endpointUrl"`
-	ObjectPath   string `json:"objectPath,omitempty"`
+	AccessID     string `json:"accessId"`             // access key id
+	AccessSecret string `json:"accessSecret"`         // secret access key
+	BucketName   string `json:"bucketName"`           // bucket to write to
+	EndpointURL  string `json:"endpointUrl"`          // S3 endpoint, e.g. https://s3.us-east-1.amazonaws.com
+	ObjectPath   string `json:"objectPath,omitempty"` // key prefix, for workers that support it
 }
 
 // String describes the config without its secret.

@@ -45,8 +45,8 @@ func exitCode(err error) int {
 		return silent.Code
 	case errors.As(err, &usage):
 		return ExitUsage
-	// RunPod: the client-side deadline first, since a timed-out wait may
-	// carry other errors of the cancel that followed.
+	// RunPod errors; a client-side timeout is ExitTimeout whatever else
+	// went wrong, so it is checked first.
 	case errors.Is(err, runpod.ErrTimeout):
 		return ExitTimeout
 	case errors.Is(err, runpod.ErrUnauthorized):

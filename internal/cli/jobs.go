@@ -18,6 +18,7 @@ import (
 // JobsOptions are the inputs shared by comfypod status, cancel, health and
 // purge-queue.
 type JobsOptions struct {
+	// IO, HTTPClient, Getenv and Now come from the Factory.
 	IO         *IOStreams
 	HTTPClient *http.Client
 	Getenv     func(string) string
@@ -28,6 +29,7 @@ type JobsOptions struct {
 	// clock).
 	ClientOptions []runpod.Option
 
+	// Conn says which endpoint to call.
 	Conn ConnectionOptions
 	// JobID is the job a command acts on (status, cancel).
 	JobID string

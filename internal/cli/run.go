@@ -24,6 +24,7 @@ import (
 
 // RunOptions are the inputs of comfypod run.
 type RunOptions struct {
+	// IO, HTTPClient, Getenv and Now come from the Factory.
 	IO         *IOStreams
 	HTTPClient *http.Client
 	Getenv     func(string) string
@@ -36,6 +37,7 @@ type RunOptions struct {
 	// clock).
 	ClientOptions []runpod.Option
 
+	// Conn says which endpoint to call.
 	Conn ConnectionOptions
 
 	// WorkflowFile is an API-format workflow sent as input.workflow.
