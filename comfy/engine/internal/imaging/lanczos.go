@@ -19,13 +19,15 @@ func lanczos(dst, src View) error {
 	}
 	w, h := src.W, src.H
 	img := make([]uint8, w*h*c)
-	for y := 0; y < h; y++ {
-		row := src.Pix[y*src.Stride : y*src.Stride+w*c]
-		out := img[y*w*c:]
-		for i, v := range row {
-			out[i] = floatToByte(v)
+	Parallel(h, w*c, func(lo, hi int) {
+		for y := lo; y < hi; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+w*c]
+			out := img[y*w*c:]
+			for i, v := range row {
+				out[i] = floatToByte(v)
+			}
 		}
-	}
+	})
 	var res []uint8
 	switch {
 	case dst.W == w && dst.H == h:
@@ -38,12 +40,15 @@ func lanczos(dst, src View) error {
 	default:
 		res = pillowResample(img, w, h, c, dst.W, dst.H)
 	}
-	for y := 0; y < dst.H; y++ {
-		out := dst.Pix[y*dst.Stride : y*dst.Stride+dst.W*c]
-		for i := range out {
-			out[i] = float32(res[y*dst.W*c+i]) / 255
+	Parallel(dst.H, dst.W*c, func(lo, hi int) {
+		for y := lo; y < hi; y++ {
+			out := dst.Pix[y*dst.Stride : y*dst.Stride+dst.W*c]
+			in := res[y*dst.W*c:]
+			for i := range out {
+				out[i] = float32(in[i]) / 255
+			}
 		}
-	}
+	})
 	return nil
 }
 
@@ -179,17 +184,41 @@ func pillowResample(img []uint8, w, h, c, ow, oh int) []uint8 {
 		tmp := make([]uint8, rows*ow*c)
 		Parallel(rows, ow*c*ksH, func(lo, hi int) {
 			for yy := lo; yy < hi; yy++ {
-				in := img[(yy+first)*w*c:]
+				in := img[(yy+first)*w*c : (yy+first+1)*w*c]
 				out := tmp[yy*ow*c:]
 				for xx := 0; xx < ow; xx++ {
 					xmin, xmax := boundsH[2*xx], boundsH[2*xx+1]
-					k := kkH[xx*ksH:]
-					for ch := 0; ch < c; ch++ {
-						ss := 1 << (pillowPrecisionBits - 1)
-						for x := 0; x < xmax; x++ {
-							ss += int(in[(x+xmin)*c+ch]) * int(k[x])
+					k := kkH[xx*ksH : xx*ksH+xmax]
+					px := in[xmin*c:]
+					const half = 1 << (pillowPrecisionBits - 1)
+					switch c {
+					case 3:
+						s0, s1, s2 := half, half, half
+						for x, kv := range k {
+							q := px[3*x : 3*x+3]
+							s0 += int(q[0]) * int(kv)
+							s1 += int(q[1]) * int(kv)
+							s2 += int(q[2]) * int(kv)
 						}
-						out[xx*c+ch] = clipFixed(ss)
+						out[3*xx], out[3*xx+1], out[3*xx+2] = clipFixed(s0), clipFixed(s1), clipFixed(s2)
+					case 4:
+						s0, s1, s2, s3 := half, half, half, half
+						for x, kv := range k {
+							q := px[4*x : 4*x+4]
+							s0 += int(q[0]) * int(kv)
+							s1 += int(q[1]) * int(kv)
+							s2 += int(q[2]) * int(kv)
+							s3 += int(q[3]) * int(kv)
+						}
+						out[4*xx], out[4*xx+1], out[4*xx+2], out[4*xx+3] = clipFixed(s0), clipFixed(s1), clipFixed(s2), clipFixed(s3)
+					default:
+						for ch := 0; ch < c; ch++ {
+							ss := half
+							for x, kv := range k {
+								ss += int(px[x*c+ch]) * int(kv)
+							}
+							out[xx*c+ch] = clipFixed(ss)
+						}
 					}
 				}
 			}
@@ -202,18 +231,25 @@ func pillowResample(img []uint8, w, h, c, ow, oh int) []uint8 {
 	if !needV {
 		return cur
 	}
-	out := make([]uint8, oh*cw*c)
-	Parallel(oh, cw*c*ksV, func(lo, hi int) {
+	rowLen := cw * c
+	out := make([]uint8, oh*rowLen)
+	Parallel(oh, rowLen*ksV, func(lo, hi int) {
+		acc := make([]int, rowLen)
 		for yy := lo; yy < hi; yy++ {
 			ymin, ymax := boundsV[2*yy], boundsV[2*yy+1]
-			k := kkV[yy*ksV:]
-			o := out[yy*cw*c:]
-			for xx := 0; xx < cw*c; xx++ {
-				ss := 1 << (pillowPrecisionBits - 1)
-				for y := 0; y < ymax; y++ {
-					ss += int(cur[(y+ymin)*cw*c+xx]) * int(k[y])
+			for i := range acc {
+				acc[i] = 1 << (pillowPrecisionBits - 1)
+			}
+			for y, kv := range kkV[yy*ksV : yy*ksV+ymax] {
+				k := int(kv)
+				row := cur[(y+ymin)*rowLen : (y+ymin+1)*rowLen]
+				for i, v := range row {
+					acc[i] += int(v) * k
 				}
-				o[xx] = clipFixed(ss)
+			}
+			o := out[yy*rowLen : (yy+1)*rowLen]
+			for i, v := range acc {
+				o[i] = clipFixed(v)
 			}
 		}
 	})
