@@ -24,24 +24,19 @@ import (
 // SaveImage's truncation. A case is compared with the largest tolerance of
 // its nodes; nodes not listed are compared exactly.
 //
-//   - ImageBlur and ImageSharpen convolve in float32, and torch sums the
-//     products in an order (mkldnn's vectorised accumulation) that cannot be
-//     reproduced, so a value right at a level boundary may land one level
-//     off.
-//   - Bicubic resampling (ImageScale/ImageScaleBy "bicubic", and ImageBlend
-//     when image2 must be resized) follows torch's formula in float32, but
-//     the exact fusion of torch's multiply-adds is not known: about 4% of
-//     samples land one level off.
+//   - Bicubic resampling (ImageScale/ImageScaleBy "bicubic") follows torch's
+//     formula in float32, but the exact fusion of torch's multiply-adds is
+//     not known: about 4% of samples land one level off. ImageBlend resizes
+//     image2 with it when the shapes differ (not in these cases).
 //
-// Everything else — decoding (PNG, JPEG with libjpeg's integer IDCT and fancy
-// upsampling, WEBP, GIF), nearest-exact, bilinear (both of torch's kernels),
-// area, Pillow's 8-bit lanczos, blending, compositing, padding, the mask
-// nodes — reproduces the real server's float32 arithmetic and is compared
-// exactly.
+// Everything else is reproduced operation for operation and compared
+// exactly: decoding (PNG, JPEG with libjpeg's integer IDCT and fancy
+// upsampling, WEBP, GIF), nearest-exact, bilinear (torch's channels-last
+// kernel), area, Pillow's 8-bit lanczos, blending, the blur and sharpen
+// convolutions (torch's float32 kernel and summation order, oneDNN's
+// multiply-add order), compositing, padding, and the mask nodes.
 func pixelTolerance(pn promptNode) int {
 	switch pn.ClassType {
-	case "ImageBlur", "ImageSharpen", "ImageBlend":
-		return 1
 	case "ImageScale", "ImageScaleBy":
 		if pn.Inputs["upscale_method"] == "bicubic" {
 			return 1

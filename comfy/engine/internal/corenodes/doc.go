@@ -33,8 +33,10 @@
 //	// saved.UI = {"images": [{"filename": "out_00001_.png", "subfolder": "", "type": "output"}]}
 //
 // Differences from ComfyUI that remain: bicubic resampling (ImageScale and
-// ImageBlend's resize) and the ImageBlur/ImageSharpen convolutions can land
-// one 8-bit level off on a small share of pixels; only PNG, JPEG, WEBP (not
-// animated) and GIF files are read; the PNG text chunks of SaveImage list the
-// prompt's keys in sorted order, as Go maps keep no order.
+// ImageBlend's resize) can land one 8-bit level off on a small share of
+// pixels, and so can ImageBlur and ImageSharpen on jobs too large for the
+// exact 2-D convolution (more than 2^28 multiply-adds, where the separable
+// form is used); only PNG, JPEG, WEBP (not animated) and GIF files are read;
+// the PNG text chunks of SaveImage list the prompt's keys in sorted order, as
+// Go maps keep no order.
 package corenodes
