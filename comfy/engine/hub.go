@@ -42,10 +42,10 @@ type frame struct {
 }
 
 type wsClient struct {
-	sid  string
-	conn *websocket.Conn
+	sid string
 
 	mu     sync.Mutex
+	conn   *websocket.Conn // set once the upgrade is done
 	queue  []frame
 	notify chan struct{}
 	gone   bool
@@ -69,7 +69,9 @@ func (c *wsClient) enqueue(f frame) bool {
 	}
 	if len(c.queue) >= maxQueuedFrames {
 		c.gone = true
-		_ = c.conn.CloseNow() // a client that does not read gets no close handshake
+		if c.conn != nil {
+			_ = c.conn.CloseNow() // a client that does not read gets no close handshake
+		}
 		return false
 	}
 	c.queue = append(c.queue, f)
@@ -88,8 +90,22 @@ func (c *wsClient) take() []frame {
 	return q
 }
 
+func (c *wsClient) setConn(conn *websocket.Conn) {
+	c.mu.Lock()
+	c.conn = conn
+	c.mu.Unlock()
+}
+
+func (c *wsClient) getConn() *websocket.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
 // writeLoop sends the client's frames until ctx is done or a write fails.
+// It starts once the connection is set.
 func (c *wsClient) writeLoop(ctx context.Context) {
+	conn := c.getConn()
 	for {
 		select {
 		case <-ctx.Done():
@@ -102,13 +118,13 @@ func (c *wsClient) writeLoop(ctx context.Context) {
 			if f.binary {
 				typ = websocket.MessageBinary
 			}
-			err := c.conn.Write(wctx, typ, f.data)
+			err := conn.Write(wctx, typ, f.data)
 			cancel()
 			if err != nil {
 				c.mu.Lock()
 				c.gone = true
 				c.mu.Unlock()
-				c.conn.CloseNow()
+				_ = conn.CloseNow()
 				return
 			}
 		}
@@ -219,10 +235,14 @@ func (h *hub) closeAll() {
 	h.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range conns {
+		conn := c.getConn()
+		if conn == nil {
+			continue // still upgrading; its handler sees the hub closed
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = c.conn.Close(websocket.StatusGoingAway, "server stopping")
+			_ = conn.Close(websocket.StatusGoingAway, "server stopping")
 		}()
 	}
 	wg.Wait()

@@ -30,15 +30,11 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if sid == "" {
 		sid = newUUID(false)
 	}
-	// The origin check is the middleware's (ComfyUI's rules, not the
-	// library's same-origin rule).
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-	if err != nil {
-		s.log.Info("websocket upgrade failed", "err", err)
-		return
-	}
-	c := &wsClient{sid: sid, conn: conn, notify: make(chan struct{}, 1), firstSeen: true}
-
+	// The client is registered before the upgrade completes, so that a
+	// prompt posted the moment the handshake returns cannot run before its
+	// messages have somewhere to go (ComfyUI registers the socket in the same
+	// event-loop step as the handshake).
+	c := &wsClient{sid: sid, notify: make(chan struct{}, 1), firstSeen: true}
 	// The queue lock orders the first status after earlier status broadcasts
 	// and before later ones.
 	s.q.mu.Lock()
@@ -52,9 +48,18 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	})
 	s.q.mu.Unlock()
 	if !ok {
-		_ = conn.Close(websocket.StatusGoingAway, "server stopping")
+		writeText(w, http.StatusServiceUnavailable, "the server is stopping")
 		return
 	}
+	// The origin check is the middleware's (ComfyUI's rules, not the
+	// library's same-origin rule).
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		s.hub.unregister(c)
+		s.log.Info("websocket upgrade failed", "err", err)
+		return
+	}
+	c.setConn(conn)
 	s.log.Debug("websocket connected", "sid", sid)
 
 	writerDone := make(chan struct{})
