@@ -50,6 +50,15 @@ func TestSaveImageCountersAndSubfolders(t *testing.T) {
 	if refs := save("dims_%width%x%height%"); refs[0].Filename != "dims_2x1_00001_.png" || refs[0].Subfolder != "" {
 		t.Errorf("substitution: %+v", refs[0])
 	}
+	// %batch_num% is replaced per image; such names never match the prefix
+	// when counting, so the counter restarts at 1, as in ComfyUI.
+	refs = save("b%batch_num%")
+	if refs[0].Filename != "b0_00001_.png" || refs[1].Filename != "b1_00002_.png" {
+		t.Errorf("batch_num: %+v", refs)
+	}
+	if refs := save("b%batch_num%"); refs[0].Filename != "b0_00001_.png" {
+		t.Errorf("batch_num counter: %+v", refs)
+	}
 	// The written PNG holds SaveImage's bytes: clip(255*x) truncated.
 	data, err := os.ReadFile(filepath.Join(env.OutputDir, "brush", "out_00001_.png"))
 	if err != nil {

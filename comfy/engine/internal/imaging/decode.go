@@ -19,6 +19,7 @@ type BombError struct {
 	Pixels, Limit int64
 }
 
+// Error returns Pillow's DecompressionBombError message.
 func (e *BombError) Error() string {
 	return fmt.Sprintf("Image size (%d pixels) exceeds limit of %d pixels, could be decompression bomb DOS attack.", e.Pixels, e.Limit)
 }
@@ -29,8 +30,10 @@ type FormatError struct {
 	Err    error
 }
 
+// Error says which format failed and why.
 func (e *FormatError) Error() string { return fmt.Sprintf("bad %s image: %v", e.Format, e.Err) }
 
+// Unwrap returns the decoder's error.
 func (e *FormatError) Unwrap() error { return e.Err }
 
 // Picture is a decoded image file.

@@ -55,10 +55,10 @@ type Layout struct {
 	ChannelsLast bool
 }
 
-// ChannelsLastContiguous reports torch's is_contiguous(ChannelsLast) for a
-// [B,C,H,W] tensor viewing batch b views of v laid out frameStride floats
-// apart: dimensions of size 1 are ignored, the others must have the strides
-// of a packed NHWC tensor.
+// ChannelsLastContiguous reports torch's is_contiguous(ChannelsLast) for the
+// [B,C,H,W] tensor made of batch views like v, frameStride floats apart:
+// dimensions of size 1 are ignored, the others must have the strides of a
+// packed NHWC tensor.
 func ChannelsLastContiguous(v View, batch, frameStride int) bool {
 	expected := 1
 	for _, d := range []struct{ size, stride int }{
