@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/comfypod/comfypod/comfy/engine/internal/imaging"
 	"github.com/comfypod/comfypod/comfy/engine/node"
@@ -117,6 +118,8 @@ func openPicture(env *node.Env, name string, maxPixels int64) (*imaging.Picture,
 			return nil, node.Errorf("FileNotFoundError", "[Errno 2] No such file or directory: '%s'", p)
 		case errors.Is(err, fs.ErrPermission):
 			return nil, node.Errorf("PermissionError", "[Errno 13] Permission denied: '%s'", p)
+		case errors.Is(err, syscall.EISDIR):
+			return nil, node.Errorf("IsADirectoryError", "[Errno 21] Is a directory: '%s'", p)
 		}
 		return nil, node.Errorf("OSError", "cannot read image file '%s': %v", p, err)
 	}

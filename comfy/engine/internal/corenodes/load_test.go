@@ -100,6 +100,9 @@ func TestLoadImageAnnotatedAndMissing(t *testing.T) {
 	}
 	_, _, err = loadImageT(t, env, "nope.png")
 	wantExecError(t, err, "FileNotFoundError")
+	os.MkdirAll(filepath.Join(env.InputDir, "dir.png"), 0o755)
+	_, _, err = loadImageT(t, env, "dir.png")
+	wantExecError(t, err, "IsADirectoryError")
 	writeInput(t, env, "junk.png", []byte("this is not an image"))
 	_, _, err = loadImageT(t, env, "junk.png")
 	if ee := wantExecError(t, err, "PIL.UnidentifiedImageError"); !strings.HasPrefix(ee.Message, "cannot identify image file '") {
