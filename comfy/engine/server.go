@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -253,8 +252,6 @@ func newUUID(dashed bool) string {
 	}
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
-
-var errStopped = errors.New("engine: server is stopping")
 
 // validationEnv is the Env class code sees while a prompt is validated.
 func (s *Server) validationEnv(promptID string) *node.Env {
