@@ -104,7 +104,7 @@ func (s *Server) runPrompt(ctx context.Context, it *queueItem, taskID int) {
 	s.hub.setRunning(r.clientID, r.hasClient)
 	s.log.Info("prompt started", "prompt_id", it.id, "nodes", it.prompt.len(), "outputs", len(it.outputs))
 
-	success := r.execute()
+	success := r.executeSafely()
 
 	// History result: the UI of every node of the prompt that has one in the
 	// cache (ComfyUI reads its ui cache for all the prompt's nodes).
@@ -135,6 +135,20 @@ func (s *Server) runPrompt(ctx context.Context, it *queueItem, taskID int) {
 	} else {
 		s.log.Info("prompt failed", "prompt_id", it.id, "status", statusStr, "err", r.lastError)
 	}
+}
+
+// executeSafely runs execute and turns a panic of the engine itself (node
+// code has its own recovery) into a failed prompt, so one bad prompt cannot
+// take the server down.
+func (r *run) executeSafely() (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.s.log.Error("engine panicked while running a prompt", "prompt_id", r.item.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			r.lastError = fmt.Errorf("internal error: %v", p)
+			ok = false
+		}
+	}()
+	return r.execute()
 }
 
 // execute runs the prompt's nodes and reports whether it succeeded.
