@@ -123,11 +123,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
-// InputDir, OutputDir and TempDir return the absolute paths of the server's
-// input/, output/ and temp/ folders.
-func (s *Server) InputDir() string  { return s.inputDir }
+// InputDir returns the absolute path of the input/ folder, where uploads go
+// and LoadImage reads.
+func (s *Server) InputDir() string { return s.inputDir }
+
+// OutputDir returns the absolute path of the output/ folder, where SaveImage
+// writes.
 func (s *Server) OutputDir() string { return s.outputDir }
-func (s *Server) TempDir() string   { return s.tempDir }
+
+// TempDir returns the absolute path of the temp/ folder, where PreviewImage
+// writes; it is emptied when the server is created.
+func (s *Server) TempDir() string { return s.tempDir }
 
 // Classes returns the names of the node classes the server serves, in
 // /object_info order.
