@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"reflect"
+	"sort"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -490,17 +492,17 @@ func writeJSON(b *bytes.Buffer, v any) {
 	case rawJSON:
 		b.Write(x)
 	default:
-		// Values from node code (UI dicts): go through encoding/json, then
-		// re-encode in Python style, keeping struct field order.
-		data, err := json.Marshal(x)
-		if err != nil {
-			writeJSONString(b, fmt.Sprint(x))
-			return
-		}
-		pv, err := parseJSON(data)
-		if err != nil {
-			writeJSONString(b, string(data))
-			return
+		// Values from node code (UI dicts).
+		pv := fromGo(x)
+		if _, same := pv.(*object); !same {
+			if _, isList := pv.([]any); !isList {
+				switch pv.(type) {
+				case nil, bool, string, int64, *big.Int, float64:
+				default:
+					writeJSONString(b, fmt.Sprint(x))
+					return
+				}
+			}
 		}
 		writeJSON(b, pv)
 	}
@@ -587,12 +589,84 @@ func toPlain(v any) any {
 	return v
 }
 
-// fromGo converts a Go value (as node code returns it) to the value model,
-// through encoding/json so that struct tags and field order are honoured.
+// fromGo converts a Go value (as node code returns it, e.g. a UI dict) to the
+// value model. Floats stay floats (16.0 is sent as 16.0, as Python would),
+// map keys are sorted (Go maps have no order), and structs go through
+// encoding/json so that their tags and field order are honoured.
 func fromGo(v any) any {
-	switch v.(type) {
+	switch x := v.(type) {
 	case nil, bool, string, int64, float64, *object, []any, *big.Int:
+		if l, ok := x.([]any); ok {
+			out := make([]any, len(l))
+			for i := range l {
+				out[i] = fromGo(l[i])
+			}
+			return out
+		}
 		return v
+	case int:
+		return int64(x)
+	case float32:
+		return float64(x)
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = s
+		}
+		return out
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		o := newObject()
+		for _, k := range keys {
+			o.set(k, fromGo(x[k]))
+		}
+		return o
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return new(big.Int).SetUint64(rv.Uint())
+	case reflect.Float32, reflect.Float64:
+		return rv.Float()
+	case reflect.Bool:
+		return rv.Bool()
+	case reflect.String:
+		return rv.String()
+	case reflect.Slice, reflect.Array:
+		if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
+			break // []byte: encoding/json's base64
+		}
+		if rv.Kind() == reflect.Slice && rv.IsNil() {
+			return nil
+		}
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = fromGo(rv.Index(i).Interface())
+		}
+		return out
+	case reflect.Map:
+		if rv.Type().Key().Kind() == reflect.String {
+			if rv.IsNil() {
+				return nil
+			}
+			keys := rv.MapKeys()
+			sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+			o := newObject()
+			for _, k := range keys {
+				o.set(k.String(), fromGo(rv.MapIndex(k).Interface()))
+			}
+			return o
+		}
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			return nil
+		}
 	}
 	data, err := json.Marshal(v)
 	if err != nil {
