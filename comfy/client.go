@@ -367,6 +367,9 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 	}
 	resp, err := c.hc.Do(hr)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("ComfyUI %s %s: %w", req.method, req.path, ctx.Err())
+		}
 		return nil, fmt.Errorf("ComfyUI %s %s: %s", req.method, req.path, scrubError(err))
 	}
 	return resp, nil

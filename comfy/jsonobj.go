@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -21,43 +22,113 @@ type member struct {
 // Values stay raw (compacted), so numbers keep their exact text. Duplicate
 // keys are returned as they appear; callers that care report them.
 func decodeObject(data []byte) ([]member, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	t, err := dec.Token()
-	if err != nil {
-		return nil, jsonSyntaxError(data, err)
+	if !json.Valid(data) {
+		return nil, jsonSyntaxError(data, syntaxErrorOf(data))
 	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("want a JSON object, got %s", describeToken(t))
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
+		return nil, fmt.Errorf("want a JSON object, got %s", kindOf(data[i:]))
 	}
+	i = skipSpace(data, i+1)
 	var out []member
-	for dec.More() {
-		t, err := dec.Token()
+	for data[i] != '}' {
+		// data is valid JSON, so a key string, a colon and a value follow.
+		end := skipString(data, i)
+		key, err := unquote(data[i:end])
 		if err != nil {
 			return nil, jsonSyntaxError(data, err)
 		}
-		key, ok := t.(string)
-		if !ok {
-			return nil, fmt.Errorf("want an object key, got %s", describeToken(t))
+		i = skipSpace(data, end)
+		i = skipSpace(data, i+1) // the colon
+		end = skipValue(data, i)
+		out = append(out, member{Key: key, Value: compactRaw(data[i:end])})
+		i = skipSpace(data, end)
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, jsonSyntaxError(data, err)
-		}
-		out = append(out, member{Key: key, Value: compactRaw(raw)})
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, jsonSyntaxError(data, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("unexpected data after the top-level JSON object")
 	}
 	return out, nil
+}
+
+// syntaxErrorOf returns the decoder's error for invalid JSON.
+func syntaxErrorOf(data []byte) error {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	return errors.New("invalid JSON")
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at data[i] ('"').
+func skipString(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(data)
+}
+
+// skipValue returns the index after the JSON value starting at data[i].
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				j = skipString(data, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(data)
+	}
+	j := i
+	for j < len(data) && !strings.ContainsRune(" \t\n\r,]}", rune(data[j])) {
+		j++
+	}
+	return j
+}
+
+// unquote decodes a JSON string literal.
+func unquote(lit []byte) (string, error) {
+	if bytes.IndexByte(lit, '\\') < 0 && utf8.Valid(lit) {
+		return string(lit[1 : len(lit)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(lit, &s)
+	return s, err
 }
 
 // compactRaw returns raw without insignificant white space. Compacting never
 // rewrites numbers or string escapes.
 func compactRaw(raw json.RawMessage) json.RawMessage {
+	if !needsCompact(raw) {
+		return append(json.RawMessage(nil), raw...)
+	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
 		return append(json.RawMessage(nil), raw...)
@@ -65,9 +136,25 @@ func compactRaw(raw json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
+// needsCompact says whether raw has white space outside strings.
+func needsCompact(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			i = skipString(raw, i) - 1
+		case ' ', '\t', '\n', '\r':
+			return true
+		}
+	}
+	return false
+}
+
 // jsonSyntaxError turns a decoder error into one that says where the problem is.
 func jsonSyntaxError(data []byte, err error) error {
 	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Offset >= int64(len(data)) && strings.Contains(se.Error(), "end of JSON input") {
+		return errors.New("invalid JSON: the document ends too early (truncated?)")
+	}
 	if errors.As(err, &se) {
 		line, col := lineCol(data, se.Offset)
 		return fmt.Errorf("invalid JSON at line %d, column %d: %v", line, col, se)

@@ -99,6 +99,12 @@ func (c *Client) Run(ctx context.Context, wf *Workflow, opts RunOptions) (*Resul
 		Front: opts.Front, PartialExecutionTargets: opts.PartialExecutionTargets,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			// The server may have queued the prompt before ctx ended; its id
+			// is ours, so it can still be stopped.
+			r.abandon(ctx)
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	if q.PromptID != promptID {

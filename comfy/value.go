@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Link is a connection from another node's output, written in the API format
@@ -62,6 +63,9 @@ func (v Value) Link() (l Link, ok bool) {
 
 // parseLink decodes a link and says precisely what is wrong with a bad one.
 func parseLink(raw json.RawMessage) (Link, error) {
+	if l, ok := fastLink(raw); ok {
+		return l, nil
+	}
 	var parts []json.RawMessage
 	if err := json.Unmarshal(raw, &parts); err != nil {
 		return Link{}, errors.New("a link must be a JSON array")
@@ -194,4 +198,40 @@ func parseRat(s string) (*big.Rat, bool) {
 		}
 	}
 	return new(big.Rat).SetString(s)
+}
+
+// fastLink decodes the common compact form ["id",n] without allocating
+// more than the id; anything else goes the slow way.
+func fastLink(raw []byte) (Link, bool) {
+	if len(raw) < 6 || raw[0] != '[' || raw[1] != '"' || raw[len(raw)-1] != ']' {
+		return Link{}, false
+	}
+	q := bytes.IndexByte(raw[2:], '"')
+	if q <= 0 {
+		return Link{}, false
+	}
+	id := raw[2 : 2+q]
+	for _, c := range id {
+		if c == '\\' || c < 0x20 {
+			return Link{}, false // escapes, or not valid JSON
+		}
+	}
+	if !utf8.Valid(id) {
+		return Link{}, false
+	}
+	rest := raw[2+q+1 : len(raw)-1]
+	if len(rest) < 2 || rest[0] != ',' {
+		return Link{}, false
+	}
+	n := 0
+	for _, c := range rest[1:] {
+		if c < '0' || c > '9' || n > 1<<30 {
+			return Link{}, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if len(rest) > 2 && rest[1] == '0' {
+		return Link{}, false // leading zero: not valid JSON
+	}
+	return Link{Node: string(id), Output: n}, true
 }
