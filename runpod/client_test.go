@@ -261,6 +261,7 @@ func TestErrors(t *testing.T) {
 		{name: "job 404 from unknown endpoint", op: "status", handler: rawReply(404, ``), health: rawReply(404, ``), is: []error{ErrEndpointNotFound}, code: 404, msg: []string{"RUNPOD_ENDPOINT_ID"}},
 		{name: "bad request", op: "status", handler: rawReply(400, `{"error":"wait is invalid; must be between 1000 and 300000"}`), code: 400, msg: []string{"wait is invalid"}},
 		{name: "payload limit", op: "run", handler: rawReply(400, `{"error":"request size exceeded"}`), is: []error{ErrPayloadTooLarge}, code: 400, msg: []string{"10.0 MB", "20.0 MB", "/run"}},
+		{name: "payload limit, larger than", op: "run", handler: rawReply(400, `{"error":"/run payload is larger than the 10 MB limit; pass large inputs (images, video) as URLs"}`), is: []error{ErrPayloadTooLarge}, code: 400, msg: []string{"10.0 MB", "RunPod said: /run payload is larger than the 10 MB limit"}},
 		{name: "413", op: "run", handler: rawReply(413, `too big`), is: []error{ErrPayloadTooLarge}, code: 413, msg: []string{"payload limit"}},
 		{name: "server error", op: "status", handler: rawReply(500, `{"message":"boom"}`), code: 500, msg: []string{"boom"}},
 		{name: "rate limited", op: "health", handler: func(w http.ResponseWriter, _ *http.Request) {

@@ -163,7 +163,8 @@ func detail(msg string) string {
 }
 
 // payloadError says whether a 400 is RunPod's payload size limit: the body
-// talks about size, or the request was over the documented limit.
+// talks about size ("max size is 2 MB", "too large", "larger than the 10 MB
+// limit", "exceeds …"), or the request was over the documented limit.
 func (c *Client) payloadError(cl *call, msg string) bool {
 	if limit := c.payloadLimit(cl.path); limit > 0 && int64(len(cl.body)) > limit {
 		return true
@@ -172,7 +173,12 @@ func (c *Client) payloadError(cl *call, msg string) bool {
 		return false
 	}
 	m := strings.ToLower(msg)
-	return strings.Contains(m, "size") || strings.Contains(m, "too large") || strings.Contains(m, "too big")
+	for _, w := range []string{"size", "too large", "too big", "larger than", "exceed"} {
+		if strings.Contains(m, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Client) payloadMessage(cl *call) string {
