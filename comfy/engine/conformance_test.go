@@ -146,7 +146,10 @@ func (n *normalizer) str(s string) string {
 		s = "CLIENT_ID"
 	}
 	if n.baseDir != "" {
+		// The capture's base folder is /srv/ComfyUI; paths above it (a
+		// prefix escaping output/) map to /srv.
 		s = strings.ReplaceAll(s, n.baseDir, "/srv/ComfyUI")
+		s = strings.ReplaceAll(s, filepath.Dir(n.baseDir), "/srv")
 	}
 	return s
 }

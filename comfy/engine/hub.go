@@ -254,9 +254,3 @@ func (h *hub) reopen() {
 	h.closed = false
 	h.mu.Unlock()
 }
-
-func (h *hub) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.clients)
-}

@@ -12,7 +12,6 @@ import (
 	"image/color"
 	_ "image/gif" // decoders for /view conversions and mask uploads
 	_ "image/jpeg"
-	"image/png"
 	"io"
 
 	_ "golang.org/x/image/bmp"
@@ -193,10 +192,4 @@ func writeChunk(w io.Writer, typ string, data []byte) error {
 		}
 	}
 	return nil
-}
-
-// encodeStdPNG encodes with image/png (used where the colour type follows
-// the content, as for previews).
-func encodeStdPNG(w io.Writer, img image.Image) error {
-	return (&png.Encoder{CompressionLevel: png.DefaultCompression}).Encode(w, img)
 }

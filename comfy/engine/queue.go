@@ -185,16 +185,6 @@ func (q *promptQueue) snapshot() (running, pending []any) {
 	return running, pending
 }
 
-// runningID returns the id of the running prompt, if any.
-func (q *promptQueue) runningID() (string, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, it := range q.running {
-		return it.id, true
-	}
-	return "", false
-}
-
 func (q *promptQueue) wipe() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -245,10 +235,4 @@ func (q *promptQueue) takeFlags() freeFlags {
 	f := q.freeFlags
 	q.freeFlags = freeFlags{}
 	return f
-}
-
-func (q *promptQueue) hasPending() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.pending) > 0
 }
