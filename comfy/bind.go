@@ -16,8 +16,9 @@ type ParamProblem struct {
 	Param string `json:"param,omitempty"`
 	// Workflow is the workflow name, for binding problems.
 	Workflow string `json:"workflow,omitempty"`
-	// Node and Input locate a binding problem.
-	Node  string `json:"node,omitempty"`
+	// Node locates a binding problem.
+	Node string `json:"node,omitempty"`
+	// Input is the bound input of a binding problem.
 	Input string `json:"input,omitempty"`
 	// Message says what is wrong.
 	Message string `json:"message"`
@@ -34,9 +35,11 @@ func (p ParamProblem) String() string {
 // ParamsError lists every problem found while checking or applying params.
 // It matches ErrInvalidParams.
 type ParamsError struct {
+	// Problems are every problem found, bindings first.
 	Problems []ParamProblem
 }
 
+// Error lists the problems, one per line.
 func (e *ParamsError) Error() string {
 	if len(e.Problems) == 1 {
 		return e.Problems[0].String()
@@ -54,8 +57,11 @@ func (e *ParamsError) Is(target error) bool { return target == ErrInvalidParams 
 // BoundInput is one resolved binding: where a param's value goes and what the
 // workflow holds there now.
 type BoundInput struct {
-	Param    string `json:"param"`
+	// Param is the param name.
+	Param string `json:"param"`
+	// Workflow is the workflow name.
 	Workflow string `json:"workflow"`
+	// Binding is where the value goes.
 	Binding
 	// Current is the input's value in the workflow.
 	Current Value `json:"current,omitempty"`

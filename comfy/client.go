@@ -260,6 +260,7 @@ type APIError struct {
 	Body []byte
 }
 
+// Error names the call, the status and the start of the answer.
 func (e *APIError) Error() string {
 	msg := strings.TrimSpace(string(e.Body))
 	if msg == "" {

@@ -48,8 +48,16 @@
 //	c, err := comfy.NewClient("http://127.0.0.1:8188")
 //	err = c.WaitReady(ctx, comfy.ReadyOptions{Alive: processAlive})
 //	up, err := c.UploadImage(ctx, comfy.Upload{Name: "input-1.png", Data: r, Overwrite: true})
+//	wf.RenameFile(nil, "input-1.png", up.Ref())
 //	res, err := c.Run(ctx, wf, comfy.RunOptions{OnEvent: func(e comfy.Event) { … }})
-//	for _, f := range res.Files() { rc, _, err := c.View(ctx, f.FileRef); … }
+//	for _, f := range res.Files() {
+//		d, err := c.View(ctx, f.FileRef) // an io.ReadCloser over the body
+//		…
+//	}
+//
+// Lower-level calls are there too: QueuePrompt, Connect (the raw event
+// stream), History, Queue, Cancel (delete or interrupt one prompt),
+// Interrupt, Free, ObjectInfo, SystemStats, Features, UploadMask.
 //
 // Server errors come back typed: *PromptError for a refused prompt (400, with
 // per-node errors), *ExecutionError for a node that failed while running,

@@ -171,8 +171,12 @@ func checkTag(tag string) error {
 
 // SeedChange records one seed RandomizeSeeds set.
 type SeedChange struct {
-	Node, Input string
-	Seed        uint64
+	// Node is the node whose seed changed.
+	Node string
+	// Input is the seed input's name.
+	Input string
+	// Seed is the new value.
+	Seed uint64
 }
 
 // Seed bounds used when no /object_info says otherwise. MaxSafeSeed keeps

@@ -16,8 +16,9 @@ type PromptError struct {
 	// Type is error.type: no_prompt, invalid_prompt, prompt_no_outputs,
 	// prompt_outputs_failed_validation, …
 	Type string `json:"type"`
-	// Message and Details are error.message and error.details.
+	// Message is error.message.
 	Message string `json:"message"`
+	// Details is error.details.
 	Details string `json:"details"`
 	// ExtraInfo is error.extra_info, raw.
 	ExtraInfo json.RawMessage `json:"extra_info,omitempty"`
@@ -88,6 +89,7 @@ func (d ErrorDetail) describe() string {
 	return msg
 }
 
+// Error lists the refusal and every node problem, one per line.
 func (e *PromptError) Error() string {
 	var b strings.Builder
 	b.WriteString("ComfyUI refused the prompt: ")
@@ -172,26 +174,30 @@ func decodeNodeErrors(raw json.RawMessage) ([]NodeError, error) {
 // ExecutionError is a node that failed while the prompt ran (the
 // execution_error message). It matches ErrExecution.
 type ExecutionError struct {
+	// PromptID is the prompt that failed.
 	PromptID string `json:"prompt_id"`
-	// NodeID and NodeType name the failing node.
-	NodeID   string `json:"node_id"`
+	// NodeID is the failing node.
+	NodeID string `json:"node_id"`
+	// NodeType is the failing node's class.
 	NodeType string `json:"node_type"`
 	// Executed are the nodes that had run before.
 	Executed []string `json:"executed"`
-	// ExceptionType is the Python exception ("ValueError",
-	// "torch.OutOfMemoryError"), ExceptionMessage its text.
+	// ExceptionMessage is the exception's text.
 	ExceptionMessage string `json:"exception_message"`
-	ExceptionType    string `json:"exception_type"`
+	// ExceptionType is the Python exception ("ValueError",
+	// "torch.OutOfMemoryError").
+	ExceptionType string `json:"exception_type"`
 	// Traceback is the Python traceback, one frame per entry.
 	Traceback []string `json:"traceback"`
-	// CurrentInputs and CurrentOutputs are the server's dump of the node's
-	// inputs and the outputs computed so far, raw.
-	CurrentInputs  json.RawMessage `json:"current_inputs,omitempty"`
+	// CurrentInputs is the server's dump of the node's inputs, raw.
+	CurrentInputs json.RawMessage `json:"current_inputs,omitempty"`
+	// CurrentOutputs lists the nodes whose outputs were computed, raw.
 	CurrentOutputs json.RawMessage `json:"current_outputs,omitempty"`
 	// Timestamp is the server's time in milliseconds.
 	Timestamp int64 `json:"timestamp"`
 }
 
+// Error names the node, its class and the exception.
 func (e *ExecutionError) Error() string {
 	msg := strings.TrimSpace(e.ExceptionMessage)
 	if e.ExceptionType != "" {
@@ -206,13 +212,19 @@ func (e *ExecutionError) Is(target error) bool { return target == ErrExecution }
 // ExecutionInterrupted is a prompt interrupted while it ran (the
 // execution_interrupted message). It matches ErrInterrupted.
 type ExecutionInterrupted struct {
-	PromptID  string   `json:"prompt_id"`
-	NodeID    string   `json:"node_id"`
-	NodeType  string   `json:"node_type"`
-	Executed  []string `json:"executed"`
-	Timestamp int64    `json:"timestamp"`
+	// PromptID is the interrupted prompt.
+	PromptID string `json:"prompt_id"`
+	// NodeID is the node that was running.
+	NodeID string `json:"node_id"`
+	// NodeType is that node's class.
+	NodeType string `json:"node_type"`
+	// Executed are the nodes that had run.
+	Executed []string `json:"executed"`
+	// Timestamp is the server's time in milliseconds.
+	Timestamp int64 `json:"timestamp"`
 }
 
+// Error names the node that was running.
 func (e *ExecutionInterrupted) Error() string {
 	if e.NodeID == "" {
 		return "ComfyUI interrupted the prompt"

@@ -34,26 +34,43 @@ const (
 // they can be passed through. Data is the message's "data", raw, for text
 // frames.
 type Event struct {
+	// Type is the message type: one of the Event… constants, or a custom
+	// node's own type.
 	Type string
 	// PromptID is the prompt the message is about, or "" (status, previews,
 	// an executing message re-sent on reconnect).
 	PromptID string
-	Data     json.RawMessage
+	// Data is the message's data object, raw (nil for binary frames).
+	Data json.RawMessage
 
-	Status        *Status
-	Start         *ExecutionStart
-	Cached        *ExecutionCached
-	Executing     *Executing
-	Progress      *Progress
+	// Status is set for status messages.
+	Status *Status
+	// Start is set for execution_start.
+	Start *ExecutionStart
+	// Cached is set for execution_cached.
+	Cached *ExecutionCached
+	// Executing is set for executing.
+	Executing *Executing
+	// Progress is set for progress.
+	Progress *Progress
+	// ProgressState is set for progress_state.
 	ProgressState *ProgressState
-	Executed      *Executed
-	Success       *ExecutionSuccess
-	Error         *ExecutionError
-	Interrupted   *ExecutionInterrupted
-	FeatureFlags  map[string]json.RawMessage
-	Logs          *Logs
-	Preview       *Preview
-	Text          *ProgressText
+	// Executed is set for executed.
+	Executed *Executed
+	// Success is set for execution_success.
+	Success *ExecutionSuccess
+	// Error is set for execution_error.
+	Error *ExecutionError
+	// Interrupted is set for execution_interrupted.
+	Interrupted *ExecutionInterrupted
+	// FeatureFlags is set for feature_flags: flag name → raw value.
+	FeatureFlags map[string]json.RawMessage
+	// Logs is set for logs.
+	Logs *Logs
+	// Preview is set for binary preview frames.
+	Preview *Preview
+	// Text is set for binary progress-text frames.
+	Text *ProgressText
 }
 
 // Status is a queue status broadcast.
@@ -66,56 +83,80 @@ type Status struct {
 
 // ExecutionStart says a prompt started running.
 type ExecutionStart struct {
-	PromptID  string `json:"prompt_id"`
-	Timestamp int64  `json:"timestamp"`
+	// PromptID is the prompt that started.
+	PromptID string `json:"prompt_id"`
+	// Timestamp is the server's time in milliseconds.
+	Timestamp int64 `json:"timestamp"`
 }
 
 // ExecutionCached lists the nodes served from the cache.
 type ExecutionCached struct {
-	PromptID  string   `json:"prompt_id"`
-	Nodes     []string `json:"nodes"`
-	Timestamp int64    `json:"timestamp"`
+	// PromptID is the prompt the message is about.
+	PromptID string `json:"prompt_id"`
+	// Nodes are the ids of the cached nodes.
+	Nodes []string `json:"nodes"`
+	// Timestamp is the server's time in milliseconds.
+	Timestamp int64 `json:"timestamp"`
 }
 
 // Executing says which node runs now; Done (node null) means the prompt has
 // finished, whatever the outcome, and its history is written.
 type Executing struct {
-	PromptID    string
-	Node        string
+	// PromptID is the running prompt ("" when re-sent on reconnect).
+	PromptID string
+	// Node is the node that runs now ("" when Done).
+	Node string
+	// DisplayNode is the node the UI highlights (Node unless expanded).
 	DisplayNode string
-	Done        bool
+	// Done is true for executing{node: null}: the prompt is over.
+	Done bool
 }
 
 // Progress is a node's step progress (sampler steps, video frames).
 type Progress struct {
-	PromptID string  `json:"prompt_id"`
-	Node     string  `json:"node"`
-	Value    float64 `json:"value"`
-	Max      float64 `json:"max"`
+	// PromptID and Node say whose progress it is.
+	PromptID string `json:"prompt_id"`
+	// Node is the node reporting progress.
+	Node string `json:"node"`
+	// Value out of Max steps are done.
+	Value float64 `json:"value"`
+	// Max is the number of steps.
+	Max float64 `json:"max"`
 }
 
 // ProgressState is the state of every node started so far.
 type ProgressState struct {
-	PromptID string                  `json:"prompt_id"`
-	Nodes    map[string]NodeProgress `json:"nodes"`
+	// PromptID is the running prompt.
+	PromptID string `json:"prompt_id"`
+	// Nodes are the started nodes by id.
+	Nodes map[string]NodeProgress `json:"nodes"`
 }
 
 // NodeProgress is one node's entry in ProgressState.
 type NodeProgress struct {
+	// Value out of Max steps are done.
 	Value float64 `json:"value"`
-	Max   float64 `json:"max"`
+	// Max is the number of steps (1 for nodes without steps).
+	Max float64 `json:"max"`
 	// State is running, finished or error.
-	State         string  `json:"state"`
-	NodeID        string  `json:"node_id"`
-	DisplayNodeID string  `json:"display_node_id"`
-	ParentNodeID  *string `json:"parent_node_id"`
-	RealNodeID    string  `json:"real_node_id"`
+	State string `json:"state"`
+	// NodeID is the node's id.
+	NodeID string `json:"node_id"`
+	// DisplayNodeID is the node the UI shows for it.
+	DisplayNodeID string `json:"display_node_id"`
+	// ParentNodeID is the expanding node of a node created at run time, or nil.
+	ParentNodeID *string `json:"parent_node_id"`
+	// RealNodeID is the id in the submitted workflow.
+	RealNodeID string `json:"real_node_id"`
 }
 
 // Executed carries a node's UI output (the files it saved), as history will.
 type Executed struct {
-	PromptID    string
-	Node        string
+	// PromptID is the running prompt.
+	PromptID string
+	// Node is the node that produced the output.
+	Node string
+	// DisplayNode is the node the UI shows it on.
 	DisplayNode string
 	// Output is the node's UI dict; nil when the server sent null.
 	Output *NodeOutput
@@ -123,19 +164,25 @@ type Executed struct {
 
 // ExecutionSuccess says the prompt ran to the end.
 type ExecutionSuccess struct {
-	PromptID  string `json:"prompt_id"`
-	Timestamp int64  `json:"timestamp"`
+	// PromptID is the prompt that succeeded.
+	PromptID string `json:"prompt_id"`
+	// Timestamp is the server's time in milliseconds.
+	Timestamp int64 `json:"timestamp"`
 }
 
 // Logs are server log lines (after /internal/logs/subscribe).
 type Logs struct {
-	Entries []LogEntry      `json:"entries"`
-	Size    json.RawMessage `json:"size,omitempty"`
+	// Entries are the new log lines.
+	Entries []LogEntry `json:"entries"`
+	// Size is the server terminal's size, raw.
+	Size json.RawMessage `json:"size,omitempty"`
 }
 
 // LogEntry is one log line.
 type LogEntry struct {
-	Time    string `json:"t"`
+	// Time is the server's timestamp of the line.
+	Time string `json:"t"`
+	// Message is the line, newline included.
 	Message string `json:"m"`
 }
 
@@ -143,15 +190,18 @@ type LogEntry struct {
 type Preview struct {
 	// MediaType is image/jpeg or image/png.
 	MediaType string
-	Image     []byte
+	// Image is the encoded image.
+	Image []byte
 	// NodeID, DisplayNodeID and PromptID come with type-4 frames only.
 	NodeID, DisplayNodeID, PromptID string
 }
 
 // ProgressText is a node's progress text (binary type 3).
 type ProgressText struct {
+	// NodeID is the node the text is about.
 	NodeID string
-	Text   string
+	// Text is the progress text.
+	Text string
 }
 
 // DecodeEvent decodes a websocket text frame {"type": …, "data": …}.

@@ -11,6 +11,7 @@ import (
 
 // FileRef names a file on the server the way /view and LoadImage do.
 type FileRef struct {
+	// Filename is the file's name.
 	Filename string `json:"filename"`
 	// Subfolder is the folder under Type's base ("" for the base itself).
 	Subfolder string `json:"subfolder"`
@@ -41,6 +42,7 @@ func (f OutputFile) IsTemp() bool { return f.Type == "temp" }
 // NodeOutput is one node's UI output: its files by family, plus the
 // non-file lists ComfyUI reports beside them.
 type NodeOutput struct {
+	// Node is the node's id.
 	Node string
 	// Files are every entry with a "filename", in order.
 	Files []OutputFile
@@ -114,6 +116,7 @@ func decodeNodeOutput(node string, raw json.RawMessage) (*NodeOutput, error) {
 
 // HistoryEntry is a finished prompt as GET /history reports it.
 type HistoryEntry struct {
+	// PromptID is the prompt's id.
 	PromptID string
 	// Number is the prompt's queue number.
 	Number json.Number
@@ -135,14 +138,17 @@ type HistoryEntry struct {
 type HistoryStatus struct {
 	// StatusStr is "success" or "error".
 	StatusStr string `json:"status_str"`
-	Completed bool   `json:"completed"`
+	// Completed is true when the run went to the end.
+	Completed bool `json:"completed"`
 	// Messages are the run's execution messages, [type, data] pairs.
 	Messages []StatusMessage `json:"-"`
 }
 
 // StatusMessage is one [type, data] pair of HistoryStatus.Messages.
 type StatusMessage struct {
+	// Type is the message type (execution_start, execution_error, …).
 	Type string
+	// Data is the message's data, raw.
 	Data json.RawMessage
 }
 

@@ -101,9 +101,11 @@ var ErrInvalidParams = errors.New("invalid params")
 // where it is ("params[2] (seed).bind.default[0].node"). It matches
 // ErrInvalidManifest.
 type ManifestError struct {
+	// Problems are every problem found, each with its location.
 	Problems []string
 }
 
+// Error lists the problems, one per line.
 func (e *ManifestError) Error() string {
 	if len(e.Problems) == 1 {
 		return "invalid manifest: " + e.Problems[0]

@@ -30,10 +30,11 @@ type ClassInfo struct {
 	Required, Optional []InputSpec
 	// Hidden are the hidden input names (filled by the server: PROMPT, …).
 	Hidden []string
-	// Output are the output types, OutputName their names, OutputIsList
-	// whether each is a list.
-	Output       []string
-	OutputName   []string
+	// Output are the output types.
+	Output []string
+	// OutputName are the outputs' names.
+	OutputName []string
+	// OutputIsList says, per output, whether it is a list.
 	OutputIsList []bool
 	// OutputNode says the class is an output node (SaveImage, PreviewImage…):
 	// ComfyUI runs only what output nodes need.

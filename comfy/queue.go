@@ -35,6 +35,7 @@ type PromptRequest struct {
 
 // QueuedPrompt is the server's answer to an accepted prompt.
 type QueuedPrompt struct {
+	// PromptID is the prompt's id.
 	PromptID string
 	// Number is the queue number.
 	Number json.Number
@@ -118,18 +119,24 @@ func truncateBytes(b []byte, n int) []byte {
 
 // QueueItem is a queued or running prompt.
 type QueueItem struct {
-	Number   json.Number
+	// Number is the queue number (lower runs first).
+	Number json.Number
+	// PromptID is the prompt's id.
 	PromptID string
-	// Prompt and ExtraData are raw; OutputsToExecute lists the output nodes.
-	Prompt           json.RawMessage
-	ExtraData        json.RawMessage
+	// Prompt is the API workflow, raw.
+	Prompt json.RawMessage
+	// ExtraData is the stored extra_data, raw.
+	ExtraData json.RawMessage
+	// OutputsToExecute lists the output nodes to run.
 	OutputsToExecute []string
 }
 
 // QueueState is GET /queue: the running prompt(s) and the pending ones,
 // pending sorted by queue number (the order they will run).
 type QueueState struct {
+	// Running is the prompt being run (at most one on ComfyUI).
 	Running []QueueItem
+	// Pending are the prompts waiting, in run order.
 	Pending []QueueItem
 }
 

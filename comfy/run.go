@@ -21,9 +21,11 @@ type RunOptions struct {
 	OnEvent func(Event)
 	// PromptID is the id to queue the prompt under ("" = a new UUID).
 	PromptID string
-	// ExtraData, Front and PartialExecutionTargets are passed to POST /prompt.
-	ExtraData               map[string]any
-	Front                   bool
+	// ExtraData is merged into the prompt's extra_data.
+	ExtraData map[string]any
+	// Front queues the prompt ahead of the others.
+	Front bool
+	// PartialExecutionTargets restricts the run to these output nodes.
 	PartialExecutionTargets []string
 	// NoWebsocket skips the websocket and relies on polling /history alone.
 	NoWebsocket bool
@@ -34,6 +36,7 @@ type RunOptions struct {
 
 // Result is a finished prompt.
 type Result struct {
+	// PromptID is the prompt's id.
 	PromptID string
 	// Number is the queue number the server gave.
 	Number json.Number

@@ -37,6 +37,7 @@ func (c *Client) ClassInfo(ctx context.Context, class string) (info *ClassInfo, 
 
 // SystemStats is GET /system_stats.
 type SystemStats struct {
+	// System describes the server process and machine.
 	System struct {
 		OS             string   `json:"os"`
 		RAMTotal       int64    `json:"ram_total"`
@@ -47,18 +48,26 @@ type SystemStats struct {
 		EmbeddedPython bool     `json:"embedded_python"`
 		Argv           []string `json:"argv"`
 	} `json:"system"`
+	// Devices are the compute devices.
 	Devices []Device `json:"devices"`
 }
 
 // Device is a compute device of SystemStats.
 type Device struct {
-	Name           string `json:"name"`
-	Type           string `json:"type"`
-	Index          *int   `json:"index"`
-	VRAMTotal      int64  `json:"vram_total"`
-	VRAMFree       int64  `json:"vram_free"`
-	TorchVRAMTotal int64  `json:"torch_vram_total"`
-	TorchVRAMFree  int64  `json:"torch_vram_free"`
+	// Name is the device's name ("cuda:0 NVIDIA H100 …").
+	Name string `json:"name"`
+	// Type is cuda, cpu, mps, …
+	Type string `json:"type"`
+	// Index is the device index, nil for the CPU.
+	Index *int `json:"index"`
+	// VRAMTotal is the device memory in bytes.
+	VRAMTotal int64 `json:"vram_total"`
+	// VRAMFree is the free device memory in bytes.
+	VRAMFree int64 `json:"vram_free"`
+	// TorchVRAMTotal is the memory torch has reserved, in bytes.
+	TorchVRAMTotal int64 `json:"torch_vram_total"`
+	// TorchVRAMFree is the free part of torch's reserve, in bytes.
+	TorchVRAMFree int64 `json:"torch_vram_free"`
 }
 
 // SystemStats fetches the server's version, memory and devices.

@@ -20,6 +20,7 @@ type ConversionError struct {
 	Reason string
 }
 
+// Error says what stopped the conversion and how to export the API format.
 func (e *ConversionError) Error() string {
 	where := ""
 	if e.Node != "" {

@@ -36,9 +36,11 @@ type Upload struct {
 type Uploaded struct {
 	// Name is the stored name; it differs from Upload.Name when the server
 	// renamed the file to avoid a clash.
-	Name      string `json:"name"`
+	Name string `json:"name"`
+	// Subfolder is the folder under Type's base.
 	Subfolder string `json:"subfolder"`
-	Type      string `json:"type"`
+	// Type is the base folder: input, temp or output.
+	Type string `json:"type"`
 }
 
 // Ref returns the value to put into a LoadImage-style input: "sub/name.png",

@@ -277,9 +277,11 @@ func (p Problem) String() string {
 // WorkflowError lists every problem found in a workflow. It matches
 // ErrInvalidWorkflow.
 type WorkflowError struct {
+	// Problems are every problem found, in document order.
 	Problems []Problem
 }
 
+// Error lists the problems, one per line.
 func (e *WorkflowError) Error() string {
 	if len(e.Problems) == 1 {
 		return "invalid workflow: " + e.Problems[0].String()
@@ -511,8 +513,10 @@ func (n *Node) Links() []InputLink {
 
 // InputLink is a node input fed by a link.
 type InputLink struct {
+	// Input is the input's name.
 	Input string
-	Link  Link
+	// Link is where its value comes from.
+	Link Link
 }
 
 // Set sets input of node id to v (see Node.SetInput for the encoding). Unlike
