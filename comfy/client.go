@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -305,35 +306,44 @@ type request struct {
 }
 
 // do sends req and returns the answer when it is 2xx. GETs are retried on
-// connection errors and 502/503/504.
+// connection errors and 502/503/504, waiting as Retry-After says (capped at
+// maxRetryAfter) or with a doubling backoff; never after ctx ends.
 func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 	attempts := 1
 	if req.method == http.MethodGet {
 		attempts = c.retryAttempts
 	}
 	backoff := 200 * time.Millisecond
-	var lastErr error
+	var (
+		lastErr error
+		wait    time.Duration
+	)
 	for i := 0; i < attempts; i++ {
 		if i > 0 {
-			c.logger.Info("comfy: retrying", "method", req.method, "path", req.path, "attempt", i+1, "err", lastErr)
-			t := c.clock.NewTimer(backoff)
+			c.logger.Info("comfy: retrying", "method", req.method, "path", req.path, "attempt", i+1, "wait", wait, "err", lastErr)
+			t := c.clock.NewTimer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil, ctx.Err()
+				return nil, fmt.Errorf("ComfyUI %s %s: %w (last attempt: %v)", req.method, req.path, ctx.Err(), lastErr)
 			case <-t.Chan():
 			}
-			backoff *= 2
 		}
+		wait = backoff
+		backoff *= 2
 		resp, err := c.send(ctx, req)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, err
 			}
 			lastErr = err
 			continue
 		}
-		if resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout {
+		switch resp.StatusCode {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			if d, ok := retryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
+				wait = d
+			}
 			lastErr = checkResponse(resp)
 			continue
 		}
@@ -343,6 +353,25 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		return resp, nil
 	}
 	return nil, lastErr
+}
+
+// maxRetryAfter caps how long a Retry-After header makes a GET wait.
+const maxRetryAfter = 30 * time.Second
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(h string, now time.Time) (time.Duration, bool) {
+	if h == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
+	} else {
+		return 0, false
+	}
+	return min(max(d, 0), maxRetryAfter), true
 }
 
 func (c *Client) send(ctx context.Context, req request) (*http.Response, error) {

@@ -77,8 +77,13 @@ func TestGetRetriesTransientFailuresButPostDoesNot(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		if gets.Add(1) < 3 {
+		switch gets.Add(1) {
+		case 1:
 			w.WriteHeader(http.StatusBadGateway)
+			return
+		case 2:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte(`{"queue_running": [], "queue_pending": []}`))
@@ -491,5 +496,52 @@ func TestWaitReady(t *testing.T) {
 		}
 	case <-time.After(waitTimeout):
 		t.Fatal("WaitReady did not return after cancel")
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClock()
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if gets.Add(1) == 1 {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{"queue_running": [], "queue_pending": []}`))
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL, comfy.WithClock(clock), comfy.WithRetries(2))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Queue(testCtx(t))
+		done <- err
+	}()
+	ctx := testCtx(t)
+	if err := clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(6 * time.Second)
+	// The retry timer must still be waiting.
+	if err := clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal("the retry timer fired before Retry-After passed")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("retried before Retry-After passed: %v", err)
+	default:
+	}
+	clock.Advance(time.Second)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("no retry after Retry-After passed")
+	}
+	if gets.Load() != 2 {
+		t.Errorf("%d GETs", gets.Load())
 	}
 }
