@@ -71,8 +71,8 @@
 //   - A dependency cycle is reported on the node that closes it (ComfyUI
 //     recurses until RecursionError and reports no node error). Chains deeper
 //     than 1000 nodes fail validation with RecursionError, as Python would.
-//   - preview=webp (and channel=a previews) on /view are answered with a PNG:
-//     the engine has no WebP encoder. preview=jpeg is a JPEG.
+//   - preview=webp on /view (the default preview format) is a lossless WebP;
+//     ComfyUI's is lossy at the requested quality.
 //   - When a client reconnects with the same clientId, closing the replaced
 //     socket does not unregister the new one (in ComfyUI it does).
 //   - Cache signatures are digests of the ancestry; two identical but

@@ -516,7 +516,8 @@ func TestViewRoute(t *testing.T) {
 		{"filename=x.png&subfolder=/etc", 403, "application/octet-stream"},
 		{"subfolder=sub", 404, "application/octet-stream"},
 		{"filename=x.png&subfolder=sub&preview=jpeg;50", 200, "image/jpeg"},
-		{"filename=x.png&subfolder=sub&preview=webp;90", 200, "image/png"},
+		{"filename=x.png&subfolder=sub&preview=webp;90", 200, "image/webp"},
+		{"filename=x.png&subfolder=sub&preview=png", 200, "image/webp"},
 	} {
 		s, ct, body := e.do("GET", "/view?"+c.query, nil, "")
 		if s != c.status || ct != c.ctype {

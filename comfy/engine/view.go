@@ -64,10 +64,8 @@ func within(base, path string) bool {
 // handleView is ComfyUI's /view: 400 for an empty name, a name starting with
 // "/" or containing "..", or an unknown type; 403 for a subfolder leaving the
 // folder; 404 for a missing file. channel=rgb and channel=a return converted
-// PNGs, preview=jpeg;Q a JPEG.
-//
-// ComfyUI answers preview=webp (the default preview format) with a WebP; the
-// engine has no WebP encoder and answers with a PNG of the same pixels.
+// PNGs, preview=jpeg;Q a JPEG and preview=webp;Q a WebP (lossless, where
+// ComfyUI's is lossy at quality Q).
 func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 	q := query(r)
 	if !q.Has("filename") {
@@ -204,11 +202,11 @@ func (s *Server) viewPreview(w http.ResponseWriter, file, disposition, preview, 
 		return
 	}
 	keepAlpha := d.hasAlpha && channel != "rgb"
-	if err := writePNG(&buf, src, keepAlpha, nil); err != nil {
-		writeText(w, http.StatusInternalServerError, "encoding failed")
+	if err := writeWebP(&buf, src, keepAlpha); err != nil {
+		writeText(w, http.StatusBadRequest, "the image cannot be previewed as WebP: "+err.Error())
 		return
 	}
-	writeBytes(w, "image/png", disposition, buf.Bytes())
+	writeBytes(w, "image/webp", disposition, buf.Bytes())
 }
 
 func isAllDigits(s string) bool {
