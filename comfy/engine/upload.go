@@ -95,14 +95,13 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, mask bool) {
 		return
 	}
 
-	data, err := readUpload(fh)
-	if err != nil {
-		writeText(w, http.StatusBadRequest, "reading the uploaded file failed")
-		return
-	}
-
 	var merged []byte
 	if mask {
+		data, err := readUpload(fh)
+		if err != nil {
+			writeText(w, http.StatusBadRequest, "reading the uploaded file failed")
+			return
+		}
 		merged, err = s.mergeMask(form, data)
 		if err != nil {
 			writeText(w, http.StatusBadRequest, err.Error())
@@ -127,7 +126,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, mask bool) {
 	}
 	duplicate := false
 	if overwrite != "true" && overwrite != "1" {
-		sum := sha256.Sum256(data)
+		sum, err := uploadHash(fh)
+		if err != nil {
+			writeText(w, http.StatusBadRequest, "reading the uploaded file failed")
+			return
+		}
 		stem, ext := splitExt(filename)
 		for i := 1; ; i++ {
 			if _, err := os.Stat(path); err != nil {
@@ -142,15 +145,22 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, mask bool) {
 		}
 	}
 	if !duplicate {
-		content := data
-		if mask {
-			content = merged
-		}
-		if mask && merged == nil {
+		var err error
+		switch {
+		case mask && merged == nil:
 			// ComfyUI writes nothing when the original cannot be found, and
 			// still answers with the name.
 			s.log.Warn("upload/mask: original_ref names no readable file; nothing saved")
-		} else if err := writeFileAtomic(path, content); err != nil {
+		case mask:
+			err = writeFileAtomic(path, bytes.NewReader(merged))
+		default:
+			var f multipart.File
+			if f, err = fh.Open(); err == nil {
+				err = writeFileAtomic(path, f)
+				_ = f.Close()
+			}
+		}
+		if err != nil {
 			s.log.Error("upload: writing failed", "err", err)
 			writeText(w, http.StatusInternalServerError, "the uploaded file cannot be saved")
 			return
@@ -195,6 +205,22 @@ func splitExt(name string) (stem, ext string) {
 	return name[:cut], name[cut:]
 }
 
+// uploadHash is the sha256 of the uploaded file, read as a stream.
+func uploadHash(fh *multipart.FileHeader) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := fh.Open()
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
 func fileHashEquals(path string, sum [sha256.Size]byte) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -208,15 +234,15 @@ func fileHashEquals(path string, sum [sha256.Size]byte) (bool, error) {
 	return bytes.Equal(h.Sum(nil), sum[:]), nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// folder, so readers never see a partial file.
-func writeFileAtomic(path string, data []byte) error {
+// writeFileAtomic writes the content of r to path through a temporary file
+// in the same folder, so readers never see a partial file.
+func writeFileAtomic(path string, r io.Reader) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
 	if err != nil {
 		return err
 	}
 	name := tmp.Name()
-	_, werr := tmp.Write(data)
+	_, werr := io.Copy(tmp, r)
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr
