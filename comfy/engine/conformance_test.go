@@ -369,7 +369,7 @@ func lastKey(path string) string {
 	return path
 }
 
-// setRule compares two lists as sets.
+// setCompare compares two lists as sets.
 func setCompare(path string, got, want any) []string {
 	g, ok1 := got.([]any)
 	w, ok2 := want.([]any)
@@ -391,7 +391,7 @@ func setCompare(path string, got, want any) []string {
 	return nil
 }
 
-// shapeCompare checks that got is a list of strings, like a Python traceback.
+// tracebackShape checks that got is a list of strings, like a Python traceback.
 func tracebackShape(path string, got any) []string {
 	l, ok := got.([]any)
 	if !ok {

@@ -357,7 +357,7 @@ func (r *run) executeNode(id string) *nodeFailure {
 	return nil
 }
 
-// panicError is returned by callNode when node code panics.
+// nodePanic is returned by callNode when node code panics.
 type nodePanic struct {
 	value any
 	stack string

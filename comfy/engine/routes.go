@@ -157,7 +157,7 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// writeJSON answers with Python-style JSON, as aiohttp's json_response does.
+// writeJSONResponse answers with Python-style JSON, as aiohttp's json_response does.
 func writeJSONResponse(w http.ResponseWriter, status int, v any) {
 	body := encodeJSON(v)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
