@@ -1,0 +1,423 @@
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Input is a job's input as the worker reads it. It is a superset of
+// worker-comfyui's, so that worker's clients work unchanged:
+//
+//	{"workflow": {…API format…} | "<the same as a JSON string>",
+//	 "workflow_name": "preview",
+//	 "images":   [{"name": "input-1.png", "image": "<base64 | data:image/png;base64,… | https://…>"}],
+//	 "params":   {"seed": 42, "prompt": "…", "target": "<an images name | base64 | data: URI | URL>"},
+//	 "output":   {"format": "png|jpeg|webp", "quality": 90, "upload": "s3|base64", "include_temp": false},
+//	 "comfy_org_api_key": "…"}
+type Input struct {
+	// Workflow is the API-format workflow as sent: a JSON object, or a JSON
+	// string holding one. Nil when the job sends none and the package's
+	// workflow runs.
+	Workflow json.RawMessage
+	// WorkflowName picks one of the package's workflows by its manifest
+	// name; "" means the worker's default. With Workflow set, it names the
+	// manifest bindings the params are applied with.
+	WorkflowName string
+	// Images are the files to upload before the workflow runs, in order.
+	Images []InputImage
+	// Params are values for the package manifest's named params, raw.
+	Params map[string]json.RawMessage
+	// Output says how the outputs come back.
+	Output OutputOptions
+	// ComfyOrgAPIKey is passed to ComfyUI for its API nodes
+	// (extra_data.api_key_comfy_org). It is never logged.
+	ComfyOrgAPIKey string
+	// Unknown lists the top-level keys the worker does not read; the result
+	// reports them as warnings, since they are usually typos.
+	Unknown []string
+}
+
+// InputImage is one entry of the input's images.
+type InputImage struct {
+	// Name is the file name the workflow's LoadImage nodes use.
+	Name string
+	// Image is the value as sent, unescaped: base64, a data: URI or an
+	// http(s) URL. It may share memory with the document it was read from.
+	Image []byte
+}
+
+// OutputOptions are the input's "output" object.
+type OutputOptions struct {
+	// Format converts still images to png, jpeg or webp ("" keeps what the
+	// nodes wrote). Videos, audio and animations are never converted.
+	Format string `json:"format"`
+	// Quality is the JPEG quality, 1 to 100 (0 means JPEGQualityDefault).
+	Quality int `json:"quality"`
+	// Upload is "s3" to require an upload to S3, "base64" to return the files
+	// inline even when S3 is configured, or "" for the default (S3 when
+	// configured, else base64).
+	Upload string `json:"upload"`
+	// IncludeTemp returns temporary previews (PreviewImage, VHS with
+	// save_output false) too.
+	IncludeTemp bool `json:"include_temp"`
+}
+
+// Output upload modes.
+const (
+	UploadS3     = "s3"
+	UploadBase64 = "base64"
+)
+
+// inputKeys are the top-level keys the worker reads, for "did you mean".
+var inputKeys = []string{"workflow", "workflow_name", "images", "params", "output", "comfy_org_api_key"}
+
+// DecodeInput reads a job's input. It accepts a JSON object, or a JSON string
+// holding one (worker-comfyui parses string inputs too). Problems with field
+// types are collected and returned together as an *Error matching
+// ErrInvalidInput; malformed JSON stops at the first error. Image data is not
+// decoded here: see Handler for the checks that follow.
+//
+// Image strings are read without copying when they hold no escapes, so
+// decoding a job with 15 MB of base64 costs a few milliseconds, not the
+// ~60 ms of encoding/json.
+func DecodeInput(data []byte) (*Input, error) {
+	sc := &scanner{data: data}
+	switch sc.peek() {
+	case '{':
+	case '"':
+		// A string input holding the object.
+		inner, err := sc.bytesValue()
+		if err != nil {
+			return nil, syntaxError(err)
+		}
+		if err := sc.end(); err != nil {
+			return nil, syntaxError(err)
+		}
+		isc := &scanner{data: inner}
+		if isc.peek() != '{' {
+			return nil, newError(ErrInvalidInput, "the input is a string that does not hold a JSON object; send an object such as {\"workflow\": {…}, \"images\": […]}")
+		}
+		sc = isc
+	case 0:
+		return nil, newError(ErrInvalidInput, "the input is empty; send an object such as {\"workflow\": {…}, \"images\": […]}")
+	default:
+		raw, err := (&scanner{data: data}).value()
+		if err != nil {
+			return nil, syntaxError(err)
+		}
+		return nil, newError(ErrInvalidInput, "the input is %s; send an object such as {\"workflow\": {…}, \"images\": […]}", kindAt(raw))
+	}
+	in := &Input{}
+	var probs problems
+	seen := map[string]bool{}
+	err := eachMember(sc, func(key string) error {
+		if seen[key] {
+			probs.add(key, "appears twice in the input; send it once")
+		}
+		seen[key] = true
+		switch key {
+		case "workflow":
+			raw, err := sc.value()
+			if err != nil {
+				return err
+			}
+			switch kindAt(raw) {
+			case "an object", "a string":
+				in.Workflow = raw
+			case "null":
+				in.Workflow = nil
+			default:
+				probs.add("workflow", "want an API-format workflow object (or a JSON string holding one), got %s", kindAt(raw))
+			}
+		case "workflow_name":
+			return stringMember(sc, &probs, "workflow_name", &in.WorkflowName)
+		case "comfy_org_api_key":
+			return stringMember(sc, &probs, "comfy_org_api_key", &in.ComfyOrgAPIKey)
+		case "images":
+			return decodeImages(sc, &probs, in)
+		case "params":
+			return decodeParams(sc, &probs, in)
+		case "output":
+			return decodeOutput(sc, &probs, in)
+		default:
+			if _, err := sc.value(); err != nil {
+				return err
+			}
+			in.Unknown = append(in.Unknown, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, syntaxError(err)
+	}
+	if err := sc.end(); err != nil {
+		return nil, syntaxError(err)
+	}
+	if err := probs.err(ErrInvalidInput); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+func syntaxError(err error) error {
+	return newError(ErrInvalidInput, "the input is not valid JSON (%v)", err)
+}
+
+// eachMember walks the object at the scanner, calling f with the scanner
+// positioned at each member's value; f must consume the value.
+func eachMember(sc *scanner, f func(key string) error) error {
+	if err := sc.consume('{'); err != nil {
+		return err
+	}
+	if sc.peek() == '}' {
+		sc.pos++
+		return nil
+	}
+	for {
+		key, err := sc.text()
+		if err != nil {
+			return err
+		}
+		if err := sc.consume(':'); err != nil {
+			return err
+		}
+		if err := f(key); err != nil {
+			return err
+		}
+		switch sc.peek() {
+		case ',':
+			sc.pos++
+		case '}':
+			sc.pos++
+			return nil
+		default:
+			return sc.syntaxErr("want ',' or '}' in object")
+		}
+	}
+}
+
+// stringMember reads a string value into dst, or records a problem.
+func stringMember(sc *scanner, probs *problems, field string, dst *string) error {
+	if sc.peek() == '"' {
+		s, err := sc.text()
+		*dst = s
+		return err
+	}
+	raw, err := sc.value()
+	if err != nil {
+		return err
+	}
+	if kindAt(raw) != "null" {
+		probs.add(field, "want a string, got %s", kindAt(raw))
+	}
+	return nil
+}
+
+func decodeImages(sc *scanner, probs *problems, in *Input) error {
+	if sc.peek() != '[' {
+		raw, err := sc.value()
+		if err != nil {
+			return err
+		}
+		if kindAt(raw) != "null" {
+			probs.add("images", "want a list of {\"name\": \"input.png\", \"image\": \"<base64>\"} objects, got %s", kindAt(raw))
+		}
+		return nil
+	}
+	sc.pos++
+	if sc.peek() == ']' {
+		sc.pos++
+		return nil
+	}
+	for i := 0; ; i++ {
+		field := fmt.Sprintf("images[%d]", i)
+		var img InputImage
+		if sc.peek() != '{' {
+			raw, err := sc.value()
+			if err != nil {
+				return err
+			}
+			probs.add(field, "want an object {\"name\": \"input.png\", \"image\": \"<base64>\"}, got %s", kindAt(raw))
+		} else {
+			var hasName, hasImage bool
+			err := eachMember(sc, func(key string) error {
+				switch key {
+				case "name":
+					hasName = true
+					return stringMember(sc, probs, field+".name", &img.Name)
+				case "image":
+					hasImage = true
+					if sc.peek() == '"' {
+						b, err := sc.bytesValue()
+						img.Image = b
+						return err
+					}
+					raw, err := sc.value()
+					if err != nil {
+						return err
+					}
+					probs.add(field+".image", "want a string (base64, a data: URI or an https URL), got %s", kindAt(raw))
+					return nil
+				default:
+					if _, err := sc.value(); err != nil {
+						return err
+					}
+					in.Unknown = append(in.Unknown, field+"."+key)
+					return nil
+				}
+			})
+			if err != nil {
+				return err
+			}
+			switch {
+			case !hasName:
+				probs.add(field+".name", "missing: give the file name the workflow's LoadImage node uses, e.g. \"input-1.png\"")
+			case img.Name == "" && !slices.ContainsFunc(*probs, func(p Problem) bool { return p.Field == field+".name" }):
+				probs.add(field+".name", "is empty: give the file name the workflow's LoadImage node uses, e.g. \"input-1.png\"")
+			}
+			if !hasImage {
+				probs.add(field+".image", "missing: give the image as base64, a data: URI or an https URL")
+			}
+		}
+		in.Images = append(in.Images, img)
+		switch sc.peek() {
+		case ',':
+			sc.pos++
+		case ']':
+			sc.pos++
+			return nil
+		default:
+			return sc.syntaxErr("want ',' or ']' in array")
+		}
+	}
+}
+
+func decodeParams(sc *scanner, probs *problems, in *Input) error {
+	if sc.peek() != '{' {
+		raw, err := sc.value()
+		if err != nil {
+			return err
+		}
+		if kindAt(raw) != "null" {
+			probs.add("params", "want an object of named values such as {\"seed\": 42}, got %s", kindAt(raw))
+		}
+		return nil
+	}
+	in.Params = map[string]json.RawMessage{}
+	return eachMember(sc, func(key string) error {
+		raw, err := sc.value()
+		if err != nil {
+			return err
+		}
+		if _, dup := in.Params[key]; dup {
+			probs.add("params."+key, "appears twice; send it once")
+		}
+		in.Params[key] = raw
+		return nil
+	})
+}
+
+func decodeOutput(sc *scanner, probs *problems, in *Input) error {
+	raw, err := sc.value()
+	if err != nil {
+		return err
+	}
+	switch kindAt(raw) {
+	case "null":
+		return nil
+	case "an object":
+	default:
+		probs.add("output", "want an object such as {\"format\": \"png\"}, got %s", kindAt(raw))
+		return nil
+	}
+	osc := &scanner{data: raw}
+	return eachMember(osc, func(key string) error {
+		field := "output." + key
+		switch key {
+		case "format":
+			return stringMember(osc, probs, field, &in.Output.Format)
+		case "upload":
+			return stringMember(osc, probs, field, &in.Output.Upload)
+		case "quality":
+			v, err := osc.value()
+			if err != nil {
+				return err
+			}
+			var q int
+			if json.Unmarshal(v, &q) != nil {
+				probs.add(field, "want a whole number from 1 to 100, got %s", strings.TrimSpace(truncate(string(v), 40)))
+				return nil
+			}
+			in.Output.Quality = q
+		case "include_temp":
+			v, err := osc.value()
+			if err != nil {
+				return err
+			}
+			if json.Unmarshal(v, &in.Output.IncludeTemp) != nil {
+				probs.add(field, "want true or false, got %s", kindAt(v))
+			}
+		default:
+			if _, err := osc.value(); err != nil {
+				return err
+			}
+			hint := ""
+			if c := closest(key, []string{"format", "quality", "upload", "include_temp"}); c != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", c)
+			}
+			probs.add(field, "unknown option%s; output takes format, quality, upload and include_temp", hint)
+		}
+		return nil
+	})
+}
+
+// truncate cuts s to at most n bytes (on a rune boundary), marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// closest returns the candidate nearest to s by edit distance, when it is
+// near enough to be a likely typo.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	ls := strings.ToLower(s)
+	for _, c := range candidates {
+		if d := editDistance(ls, strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 30
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
