@@ -434,8 +434,8 @@ func (c *Client) once(ctx context.Context, cl *call, handle func(*http.Response)
 				}
 				return 0, true, err
 			}
-			if ae.StatusCode == http.StatusNotFound && cl.jobID != "" && !cl.noProbe {
-				c.classify404(ctx, ae)
+			if ae.StatusCode == http.StatusNotFound && (cl.jobID != "" || cl.path == "/runsync") && !cl.noProbe {
+				c.classify404(ctx, ae, cl)
 			}
 		}
 		return 0, false, err
@@ -458,12 +458,18 @@ func (c *Client) once(ctx context.Context, cl *call, handle func(*http.Response)
 }
 
 // classify404 asks /health whether the endpoint exists, to tell an unknown
-// endpoint from an unknown (or expired) job.
-func (c *Client) classify404(ctx context.Context, ae *APIError) {
+// endpoint from an unknown (or expired) job. A 404 from /runsync on an
+// endpoint that exists means RunPod deleted the job (its ttl ran out) while
+// it held the answer.
+func (c *Client) classify404(ctx context.Context, ae *APIError, cl *call) {
 	_, err := c.Health(ctx)
-	if errors.Is(err, ErrEndpointNotFound) {
+	switch {
+	case errors.Is(err, ErrEndpointNotFound):
 		ae.kind = ErrEndpointNotFound
 		ae.Message = c.endpointNotFound()
+	case err == nil && cl.jobID == "":
+		ae.kind = ErrJobNotFound
+		ae.Message = "the job was deleted before /runsync answered (its TTL ran out while RunPod held the answer)" + detail(errorMessage(ae.Body))
 	}
 }
 

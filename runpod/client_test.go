@@ -246,7 +246,7 @@ func TestErrors(t *testing.T) {
 	bigBody := `{"error":"` + strings.Repeat("x", 200<<10) + `"}`
 	cases := []struct {
 		name    string
-		op      string // operation to call: status, health, run
+		op      string // operation to call: status, health, run, runsync
 		handler http.HandlerFunc
 		health  http.HandlerFunc
 		is      []error
@@ -257,6 +257,8 @@ func TestErrors(t *testing.T) {
 		{name: "forbidden", op: "status", handler: rawReply(403, `{}`), is: []error{ErrUnauthorized}, code: 403, msg: []string{"RUNPOD_API_KEY"}},
 		{name: "endpoint 404 on health", op: "health", handler: rawReply(404, `{"error":"not found"}`), is: []error{ErrEndpointNotFound}, code: 404, msg: []string{"RUNPOD_ENDPOINT_ID", `"ep1"`}},
 		{name: "endpoint 404 on run", op: "run", handler: rawReply(404, ``), is: []error{ErrEndpointNotFound}, code: 404, msg: []string{"RUNPOD_ENDPOINT_ID"}},
+		{name: "endpoint 404 on runsync", op: "runsync", handler: rawReply(404, ``), health: rawReply(404, ``), is: []error{ErrEndpointNotFound}, code: 404, msg: []string{"RUNPOD_ENDPOINT_ID"}},
+		{name: "job 404 on runsync", op: "runsync", handler: rawReply(404, `{"error":"job not found"}`), health: rawReply(200, `{}`), is: []error{ErrJobNotFound}, code: 404, msg: []string{"deleted before /runsync answered", "RunPod said: job not found"}},
 		{name: "job 404", op: "status", handler: rawReply(404, `{"error":"job not found"}`), health: rawReply(200, `{}`), is: []error{ErrJobNotFound}, code: 404, msg: []string{"expired", "never existed"}},
 		{name: "job 404 from unknown endpoint", op: "status", handler: rawReply(404, ``), health: rawReply(404, ``), is: []error{ErrEndpointNotFound}, code: 404, msg: []string{"RUNPOD_ENDPOINT_ID"}},
 		{name: "bad request", op: "status", handler: rawReply(400, `{"error":"wait is invalid; must be between 1000 and 300000"}`), code: 400, msg: []string{"wait is invalid"}},
@@ -289,6 +291,8 @@ func TestErrors(t *testing.T) {
 				_, err = c.Health(ctx)
 			case "run":
 				_, err = c.Run(ctx, &Request{Input: map[string]any{"a": 1}})
+			case "runsync":
+				_, err = c.RunSync(ctx, &Request{Input: map[string]any{"a": 1}}, nil)
 			}
 			var ae *APIError
 			if !errors.As(err, &ae) {

@@ -639,9 +639,23 @@ func TestIntegrationErrors(t *testing.T) {
 		_, err = c.Status(ctx, st.ID)
 		notFound("runsync after retention", err)
 
+		// A /runsync job deleted while RunPod holds the answer is a job
+		// that is gone, not an endpoint that is unknown.
+		go func() {
+			_ = awaitHeld(ctx, srv, runpodtest.OpRunsync, 2)
+			if jobs := srv.Jobs(); len(jobs) == 1 {
+				_ = srv.ExpireJob(jobs[0].ID)
+			}
+		}()
+		_, err = c.RunSync(ctx, &runpod.Request{Input: 3}, &runpod.RunSyncOptions{Wait: 30 * time.Second})
+		notFound("runsync deleted while held", err)
+		if errors.Is(err, runpod.ErrMaybeSubmitted) {
+			t.Errorf("a 404 is an answer: %v", err)
+		}
+
 		// A ttl deletes the job whatever its state, here while Wait holds a
 		// long poll on it.
-		job, err = c.Run(ctx, &runpod.Request{Input: 3, Policy: &runpod.Policy{TTL: 10 * time.Second}})
+		job, err = c.Run(ctx, &runpod.Request{Input: 4, Policy: &runpod.Policy{TTL: 10 * time.Second}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -662,14 +676,16 @@ func TestIntegrationErrors(t *testing.T) {
 	})
 	t.Run("400 over the payload limit", func(t *testing.T) {
 		t.Parallel()
-		srv := startEmulator(t, nil)
-		ctx := testContext(t, 60*time.Second)
-		big := &runpod.Request{Input: map[string]string{"image": strings.Repeat("A", runpodtest.MaxRunBytesDefault)}}
+		// A 1 MB limit instead of RunPod's 10 MB keeps the test light.
+		const limit = 1 << 20
+		srv := startEmulator(t, &runpodtest.Config{MaxRunBytes: limit})
+		ctx := testContext(t, 30*time.Second)
+		big := &runpod.Request{Input: map[string]string{"image": strings.Repeat("A", limit)}}
 
 		// The client refuses it before sending, naming the limit.
-		c := newClient(t, srv, newStepClock())
+		c := newClient(t, srv, newStepClock(), runpod.WithPayloadLimits(limit, 2*limit))
 		_, err := c.Run(ctx, big)
-		if !errors.Is(err, runpod.ErrPayloadTooLarge) || !strings.Contains(err.Error(), "10.0 MB") {
+		if !errors.Is(err, runpod.ErrPayloadTooLarge) || !strings.Contains(err.Error(), "over the 1.0 MB limit of /run") {
 			t.Errorf("client-side check: %v", err)
 		}
 		if n := srv.Requests(runpodtest.OpRun); n != 0 {
@@ -683,11 +699,11 @@ func TestIntegrationErrors(t *testing.T) {
 		if !errors.Is(err, runpod.ErrPayloadTooLarge) || !errors.As(err, &ae) || ae.StatusCode != http.StatusBadRequest {
 			t.Fatalf("server-side limit: %v", err)
 		}
-		if !strings.Contains(ae.Message, "10 MB limit") || !strings.Contains(ae.Message, "/run accepts at most 10.0 MB") {
+		if !strings.Contains(ae.Message, "payload limit for /run") || !strings.Contains(ae.Message, "RunPod said: /run payload is larger than the 1 MB limit") {
 			t.Errorf("the error does not name the limit: %s", ae.Message)
 		}
-		if errors.Is(err, runpod.ErrMaybeSubmitted) || len(srv.Jobs()) != 0 {
-			t.Errorf("a refused payload: %v, %d jobs", err, len(srv.Jobs()))
+		if errors.Is(err, runpod.ErrMaybeSubmitted) || len(srv.Jobs()) != 0 || srv.Requests(runpodtest.OpRun) != 1 {
+			t.Errorf("a refused payload: %v, %d jobs, %d requests", err, len(srv.Jobs()), srv.Requests(runpodtest.OpRun))
 		}
 	})
 	t.Run("429 with Retry-After", func(t *testing.T) {
