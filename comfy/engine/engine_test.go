@@ -146,3 +146,44 @@ func decodeAnswer(t *testing.T, data []byte) map[string]any {
 	}
 	return m
 }
+
+func TestTypeUnionsWildcardsAndSecrets(t *testing.T) {
+	t.Parallel()
+	tc := newTestClasses(t)
+	e := newTestEnv(t, &Config{Classes: tc.classes})
+	ws := e.dial("c")
+	ws.next()
+	// "*" accepts any type, "FLOAT,INT" accepts INT; "x" is typed "*", so a
+	// constant goes through uncoerced.
+	body := `{"prompt": {"1": {"class_type": "TestConst", "inputs": {"value": 3}},
+		"2": {"class_type": "TestAny", "inputs": {"x": ["1", 0], "y": ["1", 0]}},
+		"3": {"class_type": "TestAny", "inputs": {"x": "text"}}},
+		"client_id": "c", "extra_data": {"api_key_comfy_org": "sk-secret", "extra_pnginfo": {"workflow": {}}}}`
+	s, data := e.postJSON("/prompt", body)
+	if s != 200 {
+		t.Fatalf("POST = %d %s", s, data)
+	}
+	id := decodeAnswer(t, data)["prompt_id"].(string)
+	ws.untilDone(id)
+	_, _, hist := e.do("GET", "/history/"+id, nil, "")
+	if strings.Contains(string(hist), "sk-secret") || !strings.Contains(string(hist), `"extra_pnginfo": {"workflow": {}}, "client_id": "c"`) {
+		t.Errorf("history = %s", hist)
+	}
+	_, _, q := e.do("GET", "/queue", nil, "")
+	if strings.Contains(string(q), "sk-secret") {
+		t.Errorf("queue shows the secret: %s", q)
+	}
+
+	// A failing IsChanged makes the node run every time, like ComfyUI's NaN.
+	for range 2 {
+		_, resp := e.postPrompt(`{"1": {"class_type": "TestAny", "inputs": {"x": -1}}}`, "c")
+		ws.untilDone(resp["prompt_id"].(string))
+	}
+	if n := tc.count("TestAny"); n != 4 {
+		t.Errorf("TestAny ran %d times, want 4", n)
+	}
+	s, data = e.postJSON("/prompt", `{"prompt": {"1": {"class_type": "TestCombo", "inputs": {"mode": "a", "v3": "x", "ratio": 0.5, "flag": true}}, "2": {"class_type": "TestAny", "inputs": {"x": 1, "y": ["1", 0]}}}}`)
+	if s != 200 {
+		t.Errorf("INT into FLOAT,INT = %d %s", s, data)
+	}
+}

@@ -351,6 +351,21 @@ func newTestClasses(t testing.TB) *testClasses {
 				return &node.Result{Outputs: []any{v}}, nil
 			}),
 	}
+	// TestAny takes anything on x and an INT or FLOAT on y; its IsChanged
+	// fails for x == -1, which makes the node uncachable.
+	anyClass := classFromJSON(t, `{"input":{"required":{"x":["*",{}]},"optional":{"y":["FLOAT,INT",{}]}},"input_order":{"required":["x"],"optional":["y"]},
+		"output":[],"output_is_list":[],"output_name":[],"name":"TestAny","display_name":"Any","description":"","python_module":"test","category":"test","output_node":true}`,
+		func(ctx context.Context, env *node.Env, in node.Inputs) (*node.Result, error) {
+			tc.inc("TestAny")
+			return &node.Result{UI: map[string]any{"x": []any{in["x"]}}}, nil
+		})
+	anyClass.IsChanged = func(env *node.Env, in node.Inputs) (string, error) {
+		if in["x"] == int64(-1) {
+			return "", fmt.Errorf("cannot fingerprint x")
+		}
+		return "", nil
+	}
+	tc.classes = append(tc.classes, anyClass)
 	// TestChecked validates its "name" input itself (like LoadImage).
 	checked := classFromJSON(t, `{"input":{"required":{"name":[["known"],{}],"count":["INT",{"default":1,"min":1,"max":3}]}},"input_order":{"required":["name","count"]},
 		"output":["INT"],"output_is_list":[false],"output_name":["INT"],"name":"TestChecked","display_name":"Checked","description":"","python_module":"test","category":"test","output_node":false}`,

@@ -71,29 +71,6 @@ func (o *object) del(k string) {
 	}
 }
 
-// clone copies the object and, recursively, nested objects and arrays.
-func (o *object) clone() *object {
-	c := &object{keys: append([]string(nil), o.keys...), vals: make(map[string]any, len(o.vals))}
-	for k, v := range o.vals {
-		c.vals[k] = cloneValue(v)
-	}
-	return c
-}
-
-func cloneValue(v any) any {
-	switch x := v.(type) {
-	case *object:
-		return x.clone()
-	case []any:
-		c := make([]any, len(x))
-		for i := range x {
-			c[i] = cloneValue(x[i])
-		}
-		return c
-	}
-	return v
-}
-
 // maxJSONDepth bounds nesting, as Python's recursion limit bounds json.loads.
 const maxJSONDepth = 512
 
