@@ -115,8 +115,3 @@ func (ps problems) err(kind error) error {
 	}
 	return &Error{Kind: kind, Problems: ps}
 }
-
-// newError returns an *Error of the given kind with a formatted headline.
-func newError(kind error, format string, args ...any) *Error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
-}

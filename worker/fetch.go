@@ -58,7 +58,7 @@ type blockedError struct {
 }
 
 func (e *blockedError) Error() string {
-	return fmt.Sprintf("refused: it points to %s, %s address; URL inputs must be on public hosts", e.addr, e.reason)
+	return fmt.Sprintf("refused: it points to %s, %s address; the worker connects only to public hosts for URLs a job gives", e.addr, e.reason)
 }
 
 // control is the dialer's hook: it sees the resolved address before the

@@ -11,6 +11,10 @@ import (
 	"image/png"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -372,4 +376,20 @@ func truncated(s string) string {
 		return s[:40] + "…"
 	}
 	return s
+}
+
+func urlParse(s string) (*url.URL, error) { return url.Parse(s) }
+
+func httputilProxy(u *url.URL) http.Handler { return httputil.NewSingleHostReverseProxy(u) }
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

@@ -97,17 +97,17 @@ func DecodeInput(data []byte) (*Input, error) {
 		}
 		isc := &scanner{data: inner}
 		if isc.peek() != '{' {
-			return nil, newError(ErrInvalidInput, "the input is a string that does not hold a JSON object; send an object such as {\"workflow\": {…}, \"images\": […]}")
+			return nil, inputError("the input is a string that does not hold a JSON object; send an object such as {\"workflow\": {…}, \"images\": […]}")
 		}
 		sc = isc
 	case 0:
-		return nil, newError(ErrInvalidInput, "the input is empty; send an object such as {\"workflow\": {…}, \"images\": […]}")
+		return nil, inputError("the input is empty; send an object such as {\"workflow\": {…}, \"images\": […]}")
 	default:
 		raw, err := (&scanner{data: data}).value()
 		if err != nil {
 			return nil, syntaxError(err)
 		}
-		return nil, newError(ErrInvalidInput, "the input is %s; send an object such as {\"workflow\": {…}, \"images\": […]}", kindAt(raw))
+		return nil, inputError("the input is %s; send an object such as {\"workflow\": {…}, \"images\": […]}", kindAt(raw))
 	}
 	in := &Input{}
 	var probs problems
@@ -162,7 +162,12 @@ func DecodeInput(data []byte) (*Input, error) {
 }
 
 func syntaxError(err error) error {
-	return newError(ErrInvalidInput, "the input is not valid JSON (%v)", err)
+	return inputError("the input is not valid JSON (%v)", err)
+}
+
+// inputError is an *Error about the input as a whole.
+func inputError(format string, args ...any) error {
+	return &Error{Kind: ErrInvalidInput, Problems: []Problem{{Message: fmt.Sprintf(format, args...)}}}
 }
 
 // eachMember walks the object at the scanner, calling f with the scanner

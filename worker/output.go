@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ type Output struct {
 	// Params are the values the manifest params took (defaults and drawn
 	// random values included), so a result can be reproduced. Image params
 	// are left out.
-	Params map[string]comfy.Value `json:"params,omitempty"`
+	Params map[string]json.RawMessage `json:"params,omitempty"`
 	// Status is "success_no_images" when the workflow produced nothing, as
 	// worker-comfyui reports it.
 	Status string `json:"status,omitempty"`
@@ -148,9 +149,9 @@ func (r *jobRun) collect(ctx context.Context, res *comfy.Result) (*Output, error
 				continue
 			}
 			if out.Params == nil {
-				out.Params = map[string]comfy.Value{}
+				out.Params = map[string]json.RawMessage{}
 			}
-			out.Params[name] = v
+			out.Params[name] = v.Raw()
 		}
 	}
 	var up *uploader
@@ -209,7 +210,11 @@ func (r *jobRun) collect(ctx context.Context, res *comfy.Result) (*Output, error
 				if ctx.Err() != nil {
 					return nil, context.Cause(ctx)
 				}
-				return nil, &Error{Kind: ErrOutput, Message: "the outputs could not be uploaded to S3", Problems: []Problem{{Node: f.Node, Message: r.scrub.String(err.Error())}}}
+				field := ""
+				if r.s3Job {
+					field = "s3Config"
+				}
+				return nil, &Error{Kind: ErrOutput, Message: "the outputs could not be uploaded to S3", Problems: []Problem{{Field: field, Message: r.scrub.String(err.Error())}}}
 			}
 			file.Type, file.Data = FileS3URL, url
 		} else {

@@ -388,49 +388,27 @@ func (r *jobRun) checkWorkflow(ctx context.Context, inProbs, wfProbs *problems) 
 			}
 		}
 	}
+	m := r.h.cfg.Manifest
 	if len(missing) > 0 {
-		return nil // the checks below would only repeat it
+		// The checks below would only repeat it; the params' values can
+		// still be checked.
+		if m != nil && len(r.in.Params) > 0 {
+			r.paramProblems(m.CheckParams(r.params()), inProbs)
+		}
+		return nil
 	}
 
 	// Params.
-	m := r.h.cfg.Manifest
+	paramsOK := true
 	switch {
 	case m == nil && len(r.in.Params) > 0:
 		inProbs.add("params", "this worker has no package manifest, so it takes no params; set the values in the workflow instead (or start the worker with --manifest)")
 	case m != nil && (r.fromPackage || len(r.in.Params) > 0):
-		params := make(map[string]any, len(r.in.Params))
-		for k, v := range r.in.Params {
-			params[k] = v
-		}
-		for _, u := range r.uploads {
-			if u.param != nil {
-				params[u.param.Name] = u.server
-			}
-		}
-		applied, err := m.Apply(r.wf, r.wfName, params, comfy.ApplyOptions{Rand: r.h.jobRand(), Info: info})
-		var pe *comfy.ParamsError
-		switch {
-		case errors.As(err, &pe):
-			for _, p := range pe.Problems {
-				field := "params"
-				if p.Param != "" {
-					field += "." + p.Param
-				}
-				prob := Problem{Field: field, Node: p.Node, Input: p.Input, Message: p.Message}
-				if p.Node != "" {
-					prob.Message = fmt.Sprintf("param `%s`: %s", p.Param, p.Message)
-					if p.Workflow != "" {
-						prob.Message += fmt.Sprintf(" (in workflow %q)", p.Workflow)
-					}
-					if n, ok := r.wf.Node(p.Node); ok {
-						prob.ClassType = n.ClassType
-					}
-				}
-				*inProbs = append(*inProbs, prob)
-			}
-		case err != nil:
-			inProbs.add("params", "%v", err)
-		default:
+		applied, err := m.Apply(r.wf, r.wfName, r.params(), comfy.ApplyOptions{Rand: r.h.jobRand(), Info: info})
+		if err != nil {
+			paramsOK = false
+			r.paramProblems(err, inProbs)
+		} else {
 			r.applied = applied
 		}
 	}
@@ -446,6 +424,9 @@ func (r *jobRun) checkWorkflow(ctx context.Context, inProbs, wfProbs *problems) 
 	}
 	used := map[string]bool{}
 	for _, fi := range r.wf.FileInputs(info) {
+		if !paramsOK || len(*inProbs) > 0 {
+			break // the files would be placeholders, or already reported
+		}
 		if fi.Value == "" || fi.Kind != "image" {
 			continue
 		}
@@ -495,6 +476,52 @@ func (r *jobRun) checkWorkflow(ctx context.Context, inProbs, wfProbs *problems) 
 		r.randomizeSeeds()
 	}
 	return nil
+}
+
+// params returns the job's params for the manifest, with image params
+// replaced by the names their files are uploaded under.
+func (r *jobRun) params() map[string]any {
+	params := make(map[string]any, len(r.in.Params))
+	for k, v := range r.in.Params {
+		params[k] = v
+	}
+	for _, u := range r.uploads {
+		if u.param != nil {
+			params[u.param.Name] = u.server
+		}
+	}
+	return params
+}
+
+// paramProblems adds the problems of a manifest check.
+func (r *jobRun) paramProblems(err error, probs *problems) {
+	if err == nil {
+		return
+	}
+	var pe *comfy.ParamsError
+	if !errors.As(err, &pe) {
+		probs.add("params", "%v", err)
+		return
+	}
+	for _, p := range pe.Problems {
+		field := "params"
+		if p.Param != "" {
+			field += "." + p.Param
+		}
+		prob := Problem{Field: field, Node: p.Node, Input: p.Input, Message: p.Message}
+		if p.Node != "" {
+			prob.Message = fmt.Sprintf("param `%s`: %s", p.Param, p.Message)
+			if p.Workflow != "" {
+				prob.Message += fmt.Sprintf(" (in workflow %q)", p.Workflow)
+			}
+			if r.wf != nil {
+				if n, ok := r.wf.Node(p.Node); ok {
+					prob.ClassType = n.ClassType
+				}
+			}
+		}
+		*probs = append(*probs, prob)
+	}
 }
 
 // randomizeSeeds gives the workflow's seeds fresh values, except those a

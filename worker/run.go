@@ -192,5 +192,5 @@ func executionError(ee *comfy.ExecutionError) error {
 	if n := len(ee.Traceback); n > 0 {
 		p.Traceback = ee.Traceback[max(0, n-8):]
 	}
-	return &Error{Kind: ErrExecution, Message: fmt.Sprintf("the workflow failed at node %s (%s)", ee.NodeID, ee.NodeType), Problems: []Problem{p}}
+	return &Error{Kind: ErrExecution, Problems: []Problem{p}}
 }

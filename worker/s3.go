@@ -177,6 +177,10 @@ func (u *uploader) put(ctx context.Context, filename string, r io.Reader, size i
 
 // describeS3Error explains an SDK error without request details.
 func describeS3Error(err error, bucket, key string) error {
+	var blocked *blockedError
+	if errors.As(err, &blocked) {
+		return fmt.Errorf("uploading s3://%s/%s refused: the endpoint is at %s, %s address; the worker connects only to public hosts for an s3Config a job gives", bucket, key, blocked.addr, blocked.reason)
+	}
 	var er minio.ErrorResponse
 	if errors.As(err, &er) && er.Code != "" {
 		msg := er.Message
