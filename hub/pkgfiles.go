@@ -341,7 +341,7 @@ func (c *pkgCtx) checkFiles() {
 		}
 		c.atFile("", 0, 0, ruleDockerMissing, "%s", msg)
 	}
-	if p.handlerPath == "" {
+	if p.handlerPath == "" && !c.runsComfypodWorker() {
 		switch {
 		case p.handlerDangling != "":
 			c.atFile(p.handlerDangling, 0, 0, ruleHandlerMissing, "handler.py is a symbolic link to %s, which does not exist; point it at the real handler or copy the file", p.handlerTarget)
