@@ -110,6 +110,14 @@ func newBrowserPage(t testing.TB, vp viewport) *browserPage {
 		_, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
 			Width: vp.width, Height: vp.height, DeviceScaleFactor: 1, Mobile: vp.mobile,
 		})
+		if err != nil {
+			return err
+		}
+		// Without smooth scrolling, a click never lands on a page that is
+		// still moving.
+		_, err = cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-reduced-motion", Value: "reduce"}},
+		})
 		return err
 	}))
 	return p

@@ -50,6 +50,7 @@ const state = {
   thumbs: new Map(),
   historyCursor: "",
   historyLoading: null,
+  submitting: false,
   resultURL: "",
   elapsedTimer: 0,
 };
@@ -427,6 +428,7 @@ function validate() {
 
 async function onSubmit(e) {
   e.preventDefault();
+  if (state.submitting) return;
   clearErrors();
   const problems = validate();
   if (problems.length) {
@@ -435,8 +437,11 @@ async function onSubmit(e) {
     $(FIELD_INPUT[problems[0][0]]).focus();
     return;
   }
+  // The button stays enabled (a disabled button would drop the keyboard
+  // focus); a second press while sending is ignored.
   const submit = $("submit");
-  submit.disabled = true;
+  state.submitting = true;
+  submit.setAttribute("aria-disabled", "true");
   const target = state.target;
   // The job on screen stops being followed: the new one replaces it.
   state.view?.abort.abort();
@@ -461,7 +466,8 @@ async function onSubmit(e) {
     renderStatus({ status: "idle" });
     showAPIError(err);
   } finally {
-    submit.disabled = false;
+    state.submitting = false;
+    submit.removeAttribute("aria-disabled");
   }
 }
 
@@ -500,10 +506,13 @@ function renderStatus(job) {
 
   const cancel = $("cancel");
   const cancellable = Boolean(job.id) && ["queued", "cold_start", "running"].includes(job.status);
+  // Hiding the focused button would drop the focus to the page: keep it here.
+  if (!cancellable && document.activeElement === cancel) $("status-heading").focus();
   cancel.hidden = !cancellable;
-  if (!cancellable) cancel.disabled = false;
+  if (!cancellable) cancel.removeAttribute("aria-disabled");
 
-  if (state.view) state.view.job = job;
+  if (state.view && job.id === state.view.id) state.view.job = job;
+  if (job.id) updateHistoryStatus(job);
   tickElapsed();
   if (active && !state.elapsedTimer) state.elapsedTimer = setInterval(tickElapsed, 1000);
   if (!active && state.elapsedTimer) {
@@ -536,6 +545,12 @@ function tickElapsed() {
   out.textContent = parts.join(" · ");
 }
 
+function showStatusError(message) {
+  const el = $("status-error");
+  el.textContent = message;
+  el.hidden = false;
+}
+
 function viewJob(job) {
   state.view?.abort.abort();
   const abort = new AbortController();
@@ -545,7 +560,15 @@ function viewJob(job) {
   renderStatus(job);
   markCurrent(job.id);
   if (TERMINAL.has(job.status)) {
-    finish(job);
+    if (job.status === "succeeded" && !Array.isArray(job.outputs)) {
+      // A short answer (such as the one to POST) has no outputs: read the job.
+      client
+        .job(job.id, abort.signal)
+        .then((full) => state.view?.id === job.id && (renderStatus(full), finish(full)))
+        .catch((err) => !abort.signal.aborted && showStatusError(`Could not read the job: ${err.message}`));
+    } else {
+      finish(job);
+    }
     return;
   }
   const mine = () => state.view?.id === job.id && !abort.signal.aborted;
@@ -560,9 +583,7 @@ function viewJob(job) {
     .catch((err) => {
       if (abort.signal.aborted) return;
       if (err instanceof APIError && err.status === 401) askForKey();
-      const el = $("status-error");
-      el.textContent = `Lost track of the job: ${err.message}`;
-      el.hidden = false;
+      showStatusError(`Lost track of the job: ${err.message}`);
     });
 }
 
@@ -570,14 +591,13 @@ async function cancelJob() {
   const view = state.view;
   if (!view) return;
   const button = $("cancel");
-  button.disabled = true;
+  if (button.getAttribute("aria-disabled") === "true") return;
+  button.setAttribute("aria-disabled", "true");
   try {
     await client.cancel(view.id);
   } catch (err) {
-    button.disabled = false;
-    const el = $("status-error");
-    el.textContent = `Could not cancel: ${err.message}`;
-    el.hidden = false;
+    button.removeAttribute("aria-disabled");
+    showStatusError(`Could not cancel: ${err.message}`);
   }
 }
 
@@ -596,18 +616,14 @@ async function finish(job) {
   if (job.status !== "succeeded") return;
   const out = Array.isArray(job.outputs) ? job.outputs.find((o) => o && o.url) : null;
   if (!out) {
-    const el = $("status-error");
-    el.textContent = "The job finished without an output image.";
-    el.hidden = false;
+    showStatusError("The job finished without an output image.");
     return;
   }
   let blob;
   try {
     blob = await client.blob(out.url);
   } catch (err) {
-    const el = $("status-error");
-    el.textContent = `Could not load the result: ${err.message}`;
-    el.hidden = false;
+    showStatusError(`Could not load the result: ${err.message}`);
     return;
   }
   if (state.view?.id !== job.id) return;
@@ -619,9 +635,7 @@ async function finish(job) {
   try {
     await img.decode();
   } catch {
-    const el = $("status-error");
-    el.textContent = "The result could not be shown as an image; you can still download it.";
-    el.hidden = false;
+    showStatusError("The result could not be shown as an image; you can still download it.");
   }
   if (state.view?.id !== job.id) return;
   const w = img.naturalWidth || 1;
@@ -708,6 +722,17 @@ function historyItem(job) {
   b.addEventListener("click", () => viewJob(job));
   li.append(b);
   return li;
+}
+
+/** Keeps the history entry of the job on screen in step with its status. */
+function updateHistoryStatus(job) {
+  const button = document.querySelector(`#history button[data-id="${CSS.escape(job.id)}"]`);
+  const st = button?.querySelector(".h-status");
+  if (!st || st.dataset.state === job.status) return;
+  st.dataset.state = job.status;
+  st.textContent = statusLabel(job.status);
+  const empty = button.querySelector(".thumb-empty");
+  if (empty) empty.textContent = job.status === "succeeded" ? "…" : statusLabel(job.status);
 }
 
 function markCurrent(id) {
