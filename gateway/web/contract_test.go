@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -38,13 +39,25 @@ type contractJob struct {
 	CreatedAt  time.Time        `json:"created_at"`
 	StartedAt  *time.Time       `json:"started_at"`
 	FinishedAt *time.Time       `json:"finished_at"`
-	Progress   *float64         `json:"progress"`
-	Error      string           `json:"error,omitempty"`
-	Outputs    []contractOutput `json:"outputs"`
+	Progress   *contractProgress `json:"progress"`
+	Error      *contractError    `json:"error"`
+	Outputs    []contractOutput  `json:"outputs"`
+	Params     map[string]any    `json:"params"`
 
 	output []byte
+	target image.Rectangle
 	mask   image.Image
 	form   map[string]string
+}
+
+type contractProgress struct {
+	Fraction *float64 `json:"fraction,omitempty"`
+	Message  string   `json:"message,omitempty"`
+}
+
+type contractError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 type contractOutput struct {
@@ -85,7 +98,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func apiError(w http.ResponseWriter, status int, field, msg string) {
-	body := map[string]any{"message": msg}
+	code := map[int]string{400: "invalid_request", 401: "unauthorized", 404: "not_found", 422: "invalid_param"}[status]
+	body := map[string]any{"code": code, "message": msg, "request_id": "req-1"}
 	if field != "" {
 		body["field"] = field
 	}
@@ -184,7 +198,9 @@ func (a *contractAPI) create(w http.ResponseWriter, r *http.Request) {
 		Status:    "queued",
 		CreatedAt: time.Now().UTC(),
 		Outputs:   []contractOutput{},
+		Params:    map[string]any{"seed": 1234567, "prompt": form["prompt"]},
 		output:    composite(imgs["target"], imgs["reference"], imgs["mask"]),
+		target:    imgs["target"].Bounds(),
 		mask:      imgs["mask"],
 		form:      form,
 	}
@@ -423,9 +439,9 @@ func TestContractColdStartProgressAndResult(t *testing.T) {
 	api.set(id, func(j *contractJob) {
 		j.Status = "running"
 		v := 0.4
-		j.Progress = &v
+		j.Progress = &contractProgress{Fraction: &v, Message: "step 8 of 20"}
 	})
-	p.waitFor(`document.getElementById("progress").value === 0.4 && /40% done/.test(document.getElementById("elapsed").textContent)`)
+	p.waitFor(`document.getElementById("progress").value === 0.4 && /40% done · step 8 of 20/.test(document.getElementById("elapsed").textContent)`)
 	api.set(id, func(j *contractJob) { j.Status = "succeeded" })
 	p.waitFor(`document.getElementById("status").dataset.state === "succeeded" && !document.getElementById("result-card").hidden`)
 
@@ -463,8 +479,14 @@ func TestContractColdStartProgressAndResult(t *testing.T) {
 			Download: a.download, HRef: a.href, Meta: document.getElementById("result-meta").textContent,
 			HistoryLen: document.querySelectorAll("#history button[data-id]").length};
 	})()`)
-	if res.W != 320 || res.H != 240 || !res.Before || res.Download != "image-brush_00001_.png" || !strings.HasPrefix(res.HRef, "blob:") {
+	if res.W != 320 || res.H != 240 || !res.Before || res.Download != "image-brush_00001_.png" || !strings.HasPrefix(res.HRef, "blob:") ||
+		res.Meta != "320 × 240 PNG · seed 1234567" {
 		t.Errorf("result %+v", res)
+	}
+	// The seed drawn for "random" can be kept for the next job.
+	p.do(chromedp.Click(chromedp.ID("reuse-seed")))
+	if got := eval[string](p, `document.getElementById("seed-fixed").checked && document.getElementById("seed-value").value`); got != "1234567" {
+		t.Errorf("seed after Use seed again: %q", got)
 	}
 	// The comparison divider moves with the keyboard.
 	p.do(chromedp.Focus(chromedp.ID("compare-range")))
@@ -487,7 +509,7 @@ func TestContractFailureAndCancel(t *testing.T) {
 	id := api.waitCreated(p)
 	api.set(id, func(j *contractJob) {
 		j.Status = "failed"
-		j.Error = "worker: reference: image is 1×1, want at least 64 pixels a side"
+		j.Error = &contractError{Code: "worker_error", Message: "worker: reference: image is 1×1, want at least 64 pixels a side"}
 	})
 	p.waitFor(`document.getElementById("status").dataset.state === "failed"`)
 	if got := eval[string](p, `document.getElementById("status-error").textContent`); !strings.Contains(got, "want at least 64 pixels") {
@@ -671,4 +693,56 @@ func TestContractKeyboardOnlyPhone(t *testing.T) {
 	// The download link and the history entry are reachable with Tab.
 	p.tabTo("compare-range", 6)
 	p.tabTo("download", 2)
+}
+
+// withOrientation inserts an EXIF block with the orientation tag after the
+// JPEG's start marker, as cameras write it.
+func withOrientation(jpg []byte, orientation uint16) []byte {
+	tiff := []byte{'M', 'M', 0, 42, 0, 0, 0, 8, // big-endian header, first IFD at 8
+		0, 1, // one entry
+		0x01, 0x12, 0, 3, 0, 0, 0, 1, byte(orientation >> 8), byte(orientation), 0, 0, // Orientation, SHORT, 1
+		0, 0, 0, 0} // no next IFD
+	body := append([]byte("Exif\x00\x00"), tiff...)
+	n := len(body) + 2
+	app1 := append([]byte{0xff, 0xe1, byte(n >> 8), byte(n)}, body...)
+	return append(append(append([]byte{}, jpg[:2]...), app1...), jpg[2:]...)
+}
+
+// TestContractSidewaysPhoto sends a JPEG stored sideways with an EXIF
+// orientation: the page shows it upright, and sends an upright copy, so the
+// mask painted over it fits.
+func TestContractSidewaysPhoto(t *testing.T) {
+	t.Parallel()
+	api := newContractAPI(t)
+	p, _ := startContract(t, api, desktop)
+	dir := t.TempDir()
+	_, reference := testImages(t, dir, 8, 8)
+	raw := image.NewRGBA(image.Rect(0, 0, 320, 200))
+	for y := range 200 {
+		for x := range 320 {
+			raw.Set(x, y, color.RGBA{uint8(x * 255 / 320), 90, uint8(y * 255 / 200), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, raw, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	photo := filepath.Join(dir, "photo.jpg")
+	if err := os.WriteFile(photo, withOrientation(buf.Bytes(), 6), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loadImages(p, photo, reference)
+	if got := eval[[2]int](p, `[document.getElementById("mask-canvas").width, document.getElementById("mask-canvas").height]`); got != [2]int{200, 320} {
+		t.Fatalf("mask canvas %v, want the upright 200×320", got)
+	}
+	p.waitFor(`!document.getElementById("target-note").hidden`)
+	paintAcross(p)
+	p.do(chromedp.Click(chromedp.ID("submit")))
+	api.waitCreated(p)
+	api.mu.Lock()
+	target, mask := api.jobs[0].target, api.jobs[0].mask.Bounds()
+	api.mu.Unlock()
+	if target != image.Rect(0, 0, 200, 320) || mask != target {
+		t.Errorf("sent a %v target with a %v mask, want both upright 200×320", target, mask)
+	}
 }

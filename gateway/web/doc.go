@@ -24,7 +24,20 @@
 // elsewhere. Its colour is white where painted and black elsewhere, so a
 // reader that takes the gray value as the mask (white = paint) agrees.
 //
+// A JPEG stored sideways with an EXIF orientation is shown upright by the
+// browser, so the page uploads an upright copy of it: the target the service
+// gets is the one the mask was painted on.
+//
 // The static files are in the static folder: index.html, app.js (wiring),
 // mask.js (the mask editor), png.js (the PNG encoder used for the mask),
-// sse.js (the event stream parser), api.js (the API client) and style.css.
+// sse.js (the event stream parser), api.js (the API client), orientation.js
+// (EXIF orientation) and style.css.
+//
+// Tests: web_test.go checks the handler; js_test.go runs the modules inside
+// Chromium; editor_test.go drives the mask editor with a mouse, a finger and
+// the keyboard; contract_test.go runs the page against an in-memory
+// implementation of the API contract for the states the real service cannot
+// be made to show on cue (a long cold start, failures, a missing key);
+// browser_test.go runs it end to end against the real service. Browser tests
+// skip when Chromium is missing, unless COMFYPOD_TEST_REQUIRE lists chromium.
 package web

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"image"
+	"image/jpeg"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -304,6 +305,38 @@ func TestMaskPainter(t *testing.T) {
 	for i := 0; i < len(m.Pix); i += 4 {
 		if m.Pix[i] != 255-m.Pix[i+3] || m.Pix[i] != m.Pix[i+1] || m.Pix[i] != m.Pix[i+2] {
 			t.Fatalf("pixel %d: %v, want gray = 255 - alpha", i/4, m.Pix[i:i+4])
+		}
+	}
+}
+
+func TestJPEGOrientation(t *testing.T) {
+	t.Parallel()
+	p := newModulePage(t)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 4)), nil); err != nil {
+		t.Fatal(err)
+	}
+	plain := buf.Bytes()
+	cases := map[string]struct {
+		file []byte
+		want int
+	}{
+		"no EXIF":       {plain, 1},
+		"orientation 6": {withOrientation(plain, 6), 6},
+		"orientation 3": {withOrientation(plain, 3), 3},
+		"out of range":  {withOrientation(plain, 9), 1},
+		"PNG":           {[]byte("\x89PNG\r\n\x1a\n"), 1},
+		"truncated":     {withOrientation(plain, 6)[:20], 1},
+		"empty":         {nil, 1},
+	}
+	for name, tc := range cases {
+		got := eval[int](p, `(async () => {
+			const { jpegOrientation } = await import("/orientation.js");
+			const b = Uint8Array.from(atob(`+jsString(base64.StdEncoding.EncodeToString(tc.file))+`), (c) => c.charCodeAt(0));
+			return jpegOrientation(b.buffer);
+		})()`)
+		if got != tc.want {
+			t.Errorf("%s: orientation %d, want %d", name, got, tc.want)
 		}
 	}
 }

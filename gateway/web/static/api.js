@@ -14,11 +14,13 @@ export class APIError extends Error {
    * @param {string} message a message fit to show the user
    * @param {string} [field] the form field the service named, if any
    */
-  constructor(status, message, field = "") {
+  constructor(status, message, field = "", problems = []) {
     super(message);
     this.name = "APIError";
     this.status = status;
     this.field = field;
+    /** Every problem the service listed, as {field, message}. */
+    this.problems = problems;
   }
 }
 
@@ -29,6 +31,7 @@ async function errorFrom(res) {
   let message = "";
   let field = "";
   let text = "";
+  let problems = [];
   try {
     text = (await res.text()).slice(0, 4096);
   } catch {
@@ -41,15 +44,22 @@ async function errorFrom(res) {
     else if (err && typeof err === "object") {
       message = String(err.message ?? err.detail ?? err.error ?? "");
       field = String(err.field ?? err.param ?? body.field ?? "");
+      if (Array.isArray(err.problems)) {
+        problems = err.problems
+          .filter((p) => p && typeof p.message === "string")
+          .map((p) => ({ field: typeof p.field === "string" ? p.field : "", message: p.message }));
+      }
     }
     if (!message && typeof body.message === "string") message = body.message;
     if (!field && typeof body.field === "string") field = body.field;
   } catch {
     if (text && !/^\s*</.test(text)) message = text.trim();
   }
-  if (!field) field = FIELDS.find((f) => new RegExp(`\\b${f}\\b`, "i").test(message)) ?? "";
+  if (!field) field = problems.find((p) => p.field)?.field ?? "";
+  if (!field) field = FIELDS.find((f) => new RegExp(`^${f}\\b`, "i").test(message)) ?? "";
+  if (!message) message = problems.map((p) => p.message).join(" ");
   if (!message) message = `${res.status} ${res.statusText || "error"}`.trim();
-  return new APIError(res.status, message, field);
+  return new APIError(res.status, message, field, problems);
 }
 
 const sleep = (ms, signal) =>

@@ -4,6 +4,7 @@
 
 import { MaskPainter, SIZE_MAX, SIZE_MIN } from "./mask.js";
 import { APIError, Client, TERMINAL, progressFraction } from "./api.js";
+import { uprightFile } from "./orientation.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -157,10 +158,16 @@ function showAPIError(err) {
     return;
   }
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof APIError && err.field && FIELD_INPUT[err.field]) {
-    setFieldError(err.field, message);
-    showFormError(message);
-    $(FIELD_INPUT[err.field]).focus();
+  if (err instanceof APIError) {
+    const list = err.problems.length ? err.problems : [{ field: err.field, message }];
+    let first = "";
+    for (const p of list) {
+      if (!p.field || !FIELD_INPUT[p.field]) continue;
+      setFieldError(p.field, p.message);
+      first ||= p.field;
+    }
+    showFormError(list.length > 1 ? list.map((p) => p.message).join(" ") : message);
+    if (first) $(FIELD_INPUT[first]).focus();
     return;
   }
   showFormError(message);
@@ -199,13 +206,21 @@ async function loadTarget(file) {
     setFieldError("target", "That file is not a PNG, JPEG or WebP image.");
     return;
   }
+  let upright = { file, turned: false };
+  try {
+    upright = await uprightFile(file);
+  } catch {
+    // Not a readable JPEG: decoding below says so.
+  }
   const img = $("target-img");
-  const url = await decodeInto(img, file);
+  const url = await decodeInto(img, upright.file);
   if (!url) {
     setFieldError("target", "That image could not be read. Try another file.");
     if (state.target) img.src = state.target.url;
     return;
   }
+  file = upright.file;
+  $("target-note").hidden = !upright.turned;
   releaseTarget(state.target);
   const width = img.naturalWidth;
   const height = img.naturalHeight;
@@ -287,22 +302,25 @@ function sizeStep(size, dir) {
   return Math.min(SIZE_MAX, Math.max(SIZE_MIN, size + dir * step));
 }
 
-function announceTool(text) {
-  $("tool-live").textContent = text;
+/** Says something to screen readers without moving the focus. */
+function announce(text) {
+  const el = $("announce");
+  // The same words twice in a row are read again only if the text changes.
+  el.textContent = el.textContent === text ? `${text}\u00a0` : text;
 }
 
-function setTool(tool, announce = false) {
+function setTool(tool, say = false) {
   painter.tool = tool;
   $(`tool-${tool}`).checked = true;
   painter.drawCursor();
-  if (announce) announceTool(tool === "eraser" ? "Eraser" : "Brush");
+  if (say) announce(tool === "eraser" ? "Eraser" : "Brush");
 }
 
-function setSize(size, announce = false) {
+function setSize(size, say = false) {
   painter.size = size;
   $("brush-size").value = String(painter.size);
   $("brush-size-out").textContent = `${painter.size} px`;
-  if (announce) announceTool(`Brush size ${painter.size} pixels`);
+  if (say) announce(`Brush size ${painter.size} pixels`);
 }
 
 function updateMaskUI() {
@@ -317,12 +335,12 @@ function updateMaskUI() {
 
 function undo() {
   painter.undo();
-  announceTool("Undone");
+  announce("Undone");
 }
 
 function redo() {
   painter.redo();
-  announceTool("Redone");
+  announce("Redone");
 }
 
 function isTextEntry(el) {
@@ -341,11 +359,11 @@ function setupTools() {
   $("redo").addEventListener("click", redo);
   $("clear").addEventListener("click", () => {
     painter.clear();
-    announceTool("Mask cleared");
+    announce("Mask cleared");
   });
   $("invert").addEventListener("click", () => {
     painter.invert();
-    announceTool("Mask inverted");
+    announce("Mask inverted");
   });
   setSize(painter.size);
 
@@ -379,7 +397,7 @@ function setupTools() {
         break;
       case "i":
         painter.invert();
-        announceTool("Mask inverted");
+        announce("Mask inverted");
         break;
       default:
         return;
@@ -540,6 +558,8 @@ function tickElapsed() {
     parts.push(`${what} ${formatDuration(Date.now() - since)}`);
     const p = progressFraction(job.progress);
     if (job.status === "running" && p !== null) parts.push(`${Math.round(p * 100)}% done`);
+    const note = job.progress && typeof job.progress.message === "string" ? job.progress.message.trim() : "";
+    if (job.status === "running" && note) parts.push(note.slice(0, 120));
   }
   parts.push(`job ${job.id}`);
   out.textContent = parts.join(" · ");
@@ -658,13 +678,39 @@ async function finish(job) {
   link.href = url;
   link.download = out.filename || `image-brush-${job.id}.png`;
   const type = (out.content_type || blob.type || "").replace(/^image\//, "").toUpperCase();
-  $("result-meta").textContent = `${w} × ${h}${type ? ` ${type}` : ""}${target ? "" : " · the target of this job is not on this page, so there is no comparison"}`;
+  const seed = seedOf(job);
+  const meta = [`${w} × ${h}${type ? ` ${type}` : ""}`];
+  if (seed) meta.push(`seed ${seed}`);
+  if (!target) meta.push("the target of this job is not on this page, so there is no comparison");
+  $("result-meta").textContent = meta.join(" · ");
+  const reuse = $("reuse-seed");
+  reuse.hidden = !seed;
+  reuse.dataset.seed = seed;
+  reuse.textContent = `Use seed ${seed} again`;
   $("result-card").hidden = false;
   if (!state.thumbs.has(job.id)) {
     state.thumbs.set(job.id, url);
     const thumb = document.querySelector(`#history button[data-id="${CSS.escape(job.id)}"] .thumb`);
     if (thumb) setThumb(thumb.closest("button"), url);
   }
+}
+
+/** The seed a job ran with, as text, when the service reports it. */
+function seedOf(job) {
+  const v = job?.params?.seed;
+  if (typeof v === "number" && Number.isInteger(v) && v >= 0) return String(v);
+  if (typeof v === "string" && /^[0-9]{1,20}$/.test(v)) return v;
+  return "";
+}
+
+function reuseSeed() {
+  const seed = $("reuse-seed").dataset.seed;
+  if (!seed) return;
+  $("seed-fixed").checked = true;
+  $("seed-value").disabled = false;
+  $("seed-value").value = seed;
+  clearFieldError("seed");
+  announce(`Seed set to ${seed}: the next job uses it.`);
 }
 
 function setupCompare() {
@@ -816,6 +862,7 @@ setupCompare();
 setupHistory();
 $("job-form").addEventListener("submit", onSubmit);
 $("cancel").addEventListener("click", cancelJob);
+$("reuse-seed").addEventListener("click", reuseSeed);
 renderStatus({ status: "idle" });
 loadHistory();
 document.documentElement.dataset.ready = "true";
