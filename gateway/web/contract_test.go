@@ -34,11 +34,11 @@ import (
 
 // contractJob is a job of the contract server, as the API shows it.
 type contractJob struct {
-	ID         string           `json:"id"`
-	Status     string           `json:"status"`
-	CreatedAt  time.Time        `json:"created_at"`
-	StartedAt  *time.Time       `json:"started_at"`
-	FinishedAt *time.Time       `json:"finished_at"`
+	ID         string            `json:"id"`
+	Status     string            `json:"status"`
+	CreatedAt  time.Time         `json:"created_at"`
+	StartedAt  *time.Time        `json:"started_at"`
+	FinishedAt *time.Time        `json:"finished_at"`
 	Progress   *contractProgress `json:"progress"`
 	Error      *contractError    `json:"error"`
 	Outputs    []contractOutput  `json:"outputs"`
