@@ -96,7 +96,7 @@ func decodeBase64(src []byte) ([]byte, error) {
 			switch {
 			case c == ' ':
 				hint = " (a space: was a '+' turned into a space by URL encoding?)"
-			case c == '=':
+			case c == '=' || int(ce) > 0 && src[int(ce)-1] == '=':
 				hint = " (padding in the middle: are two images joined?)"
 			}
 			return nil, fmt.Errorf("not valid base64: unexpected %s at offset %d%s", describeByte(c), int(ce), hint)

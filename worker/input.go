@@ -101,6 +101,9 @@ func DecodeInput(data []byte) (*Input, error) {
 		}
 		sc = isc
 	case 0:
+		if sc.pos < len(data) {
+			return nil, syntaxError(sc.syntaxErr("unexpected byte 0x00"))
+		}
 		return nil, inputError("the input is empty; send an object such as {\"workflow\": {…}, \"images\": […]}")
 	default:
 		raw, err := (&scanner{data: data}).value()

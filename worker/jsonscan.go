@@ -149,7 +149,7 @@ func (s *scanner) text() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !escaped {
+	if !escaped && utf8.Valid(body) {
 		return string(body), nil
 	}
 	var out string
@@ -160,7 +160,8 @@ func (s *scanner) text() (string, error) {
 }
 
 // bytesValue reads a string and returns its unescaped bytes, sharing the
-// input when nothing is escaped.
+// input when nothing is escaped. Like encoding/json it turns invalid UTF-8
+// into U+FFFD.
 func (s *scanner) bytesValue() ([]byte, error) {
 	s.ws()
 	start := s.pos
@@ -168,7 +169,7 @@ func (s *scanner) bytesValue() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !escaped {
+	if !escaped && utf8.Valid(body) {
 		return body, nil
 	}
 	return unescape(s.data[start:s.pos])
@@ -256,7 +257,7 @@ func (s *scanner) skip(depth int) error {
 		return s.literal("null")
 	case c == '-' || c >= '0' && c <= '9':
 		return s.number()
-	case c == 0:
+	case c == 0 && s.pos >= len(s.data):
 		return s.syntaxErr("unexpected end, want a value")
 	default:
 		if r, _ := utf8.DecodeRune(s.data[s.pos:]); r != utf8.RuneError {
@@ -319,7 +320,7 @@ func (s *scanner) number() error {
 
 // end checks that only whitespace is left.
 func (s *scanner) end() error {
-	if s.peek() != 0 {
+	if s.ws(); s.pos < len(s.data) {
 		return s.syntaxErr("unexpected data after the value")
 	}
 	return nil
