@@ -22,7 +22,7 @@ func TestNonPublic(t *testing.T) {
 		"255.255.255.255": "a reserved", "198.18.0.1": "a benchmarking", "192.0.2.1": "a documentation",
 		"64:ff9b::7f00:1": "a loopback (embedded in IPv6)", "2002:a00:1::": "a private (embedded in IPv6)",
 		"::127.0.0.1": "a loopback (embedded in IPv6)",
-		"8.8.8.8": "", "1.1.1.1": "", "2606:4700::1111": "", "151.101.1.1": "",
+		"8.8.8.8":     "", "1.1.1.1": "", "2606:4700::1111": "", "151.101.1.1": "",
 	} {
 		if got := nonPublic(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("%s: %q, want %q", addr, got, want)
@@ -53,7 +53,9 @@ func TestFetch(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/a", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("hello")) })
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
-	mux.HandleFunc("/ftp", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "ftp://example.com/x", http.StatusFound) })
+	mux.HandleFunc("/ftp", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "ftp://example.com/x", http.StatusFound)
+	})
 	mux.HandleFunc("/chunked", func(w http.ResponseWriter, r *http.Request) {
 		for range 10 {
 			_, _ = w.Write([]byte("0123456789"))
