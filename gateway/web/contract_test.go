@@ -72,6 +72,9 @@ type contractAPI struct {
 	t      testing.TB
 	apiKey string // required Bearer key; "" runs open
 	events bool   // whether /v1/jobs/{id}/events exists
+	// publicURL prefixes output URLs, as a service that knows its public
+	// address writes them; "" gives root-relative URLs.
+	publicURL string
 
 	mu       sync.Mutex
 	jobs     []*contractJob // oldest first
@@ -297,7 +300,7 @@ func (a *contractAPI) set(id string, f func(j *contractJob)) {
 				j.FinishedAt = &now
 			}
 			if j.Status == "succeeded" {
-				j.Outputs = []contractOutput{{Filename: "image-brush_00001_.png", ContentType: "image/png", URL: "/v1/jobs/" + id + "/outputs/0"}}
+				j.Outputs = []contractOutput{{Filename: "image-brush_00001_.png", ContentType: "image/png", URL: a.publicURL + "/v1/jobs/" + id + "/outputs/0"}}
 			}
 			a.notify()
 			return
@@ -539,6 +542,9 @@ func TestContractAPIKey(t *testing.T) {
 	t.Parallel()
 	api := newContractAPI(t)
 	api.apiKey = "sk-contract-1234"
+	// Output URLs carry an address this browser cannot reach (and may not
+	// fetch from): the page reads them from its own service.
+	api.publicURL = "https://brush.invalid"
 	p, url := startContract(t, api, desktop)
 	// The browser reports the 401 answers the test provokes.
 	p.allowConsole("401 (Unauthorized)")

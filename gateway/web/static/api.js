@@ -2,7 +2,7 @@
 // wrapper that adds the Bearer key when one is set and turns error answers
 // into APIError values.
 
-import { readEventStream } from "./sse.js";
+import { EventStreamParser, readEventStream } from "./sse.js";
 
 /** Job statuses after which nothing changes any more. */
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
@@ -93,11 +93,28 @@ export function progressFraction(p) {
   return null;
 }
 
-/** Client of the Image Brush jobs API on the page's own origin. */
+/**
+ * Client of the Image Brush jobs API. Paths are relative to the page (the
+ * service serves the page at the root of the API), so the page also works
+ * behind a proxy that mounts the service under a path.
+ */
 export class Client {
-  constructor(base = "") {
-    this.base = base;
+  /** @param {string} [base] the API's root URL; the page's folder by default */
+  constructor(base = document.baseURI) {
+    this.base = new URL(".", base);
     this.key = "";
+  }
+
+  /**
+   * Where to fetch a URL the service handed out. Job URLs are fetched from
+   * the service the page came from: the service may write them with the
+   * public address it gives RunPod, which this browser may not reach (and
+   * the page's security policy allows its own origin only).
+   */
+  resolve(url) {
+    const u = new URL(url, this.base);
+    const i = u.pathname.indexOf("/v1/jobs/");
+    return i >= 0 ? new URL(`.${u.pathname.slice(i)}${u.search}`, this.base).href : u.href;
   }
 
   async fetch(path, init = {}) {
@@ -105,7 +122,7 @@ export class Client {
     if (this.key) headers.set("Authorization", `Bearer ${this.key}`);
     let res;
     try {
-      res = await fetch(this.base + path, { ...init, headers, cache: "no-store" });
+      res = await fetch(this.resolve(path), { ...init, headers, cache: "no-store" });
     } catch (e) {
       if (init.signal?.aborted) throw e;
       throw new APIError(0, "Could not reach the service. Check your connection and try again.");
@@ -121,15 +138,15 @@ export class Client {
 
   /** Submits a job; form holds target, reference, mask, prompt, strength, seed. */
   submit(form, signal) {
-    return this.json("/v1/jobs", { method: "POST", body: form, signal });
+    return this.json("v1/jobs", { method: "POST", body: form, signal });
   }
 
   job(id, signal) {
-    return this.json(`/v1/jobs/${encodeURIComponent(id)}`, { signal });
+    return this.json(`v1/jobs/${encodeURIComponent(id)}`, { signal });
   }
 
   cancel(id) {
-    return this.fetch(`/v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
+    return this.fetch(`v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
   }
 
   /**
@@ -139,7 +156,7 @@ export class Client {
   async list({ limit = 12, cursor = "" } = {}, signal) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (cursor) q.set("cursor", cursor);
-    const body = await this.json(`/v1/jobs?${q}`, { signal });
+    const body = await this.json(`v1/jobs?${q}`, { signal });
     const jobs = Array.isArray(body) ? body : (body.jobs ?? body.data ?? body.items ?? []);
     const next = Array.isArray(body) ? "" : (body.next_cursor ?? body.next ?? body.cursor ?? "");
     return { jobs, next: typeof next === "string" ? next : "" };
@@ -147,7 +164,7 @@ export class Client {
 
   /** Fetches a file (an output) as a Blob, with the key when one is set. */
   async blob(url, signal) {
-    const res = await this.fetch(url.startsWith("/") || /^https?:/.test(url) ? url : `/${url}`, { signal });
+    const res = await this.fetch(url, { signal });
     return res.blob();
   }
 
@@ -164,18 +181,19 @@ export class Client {
     };
     let streaming = true;
     let failures = 0;
+    const parser = new EventStreamParser();
     while (!signal.aborted) {
       if (streaming) {
         try {
-          const res = await this.fetch(`/v1/jobs/${encodeURIComponent(id)}/events`, {
-            headers: { Accept: "text/event-stream" },
-            signal,
-          });
+          const headers = { Accept: "text/event-stream" };
+          // A reconnection asks only for what is newer than what it saw.
+          if (parser.lastEventId) headers["Last-Event-ID"] = parser.lastEventId;
+          const res = await this.fetch(`v1/jobs/${encodeURIComponent(id)}/events`, { headers, signal });
           if (!(res.headers.get("Content-Type") ?? "").startsWith("text/event-stream")) {
             res.body?.cancel();
             streaming = false;
           } else {
-            for await (const ev of readEventStream(res)) {
+            for await (const ev of readEventStream(res, parser)) {
               let data;
               try {
                 data = JSON.parse(ev.data);
@@ -210,7 +228,8 @@ export class Client {
         if (signal.aborted || (e instanceof APIError && e.status >= 400 && e.status < 500 && e.status !== 429)) throw e;
         failures++;
       }
-      const wait = streaming ? Math.min(10000, 500 * 2 ** Math.min(failures, 5)) : 1500;
+      const base = streaming && parser.retry !== null ? Math.min(parser.retry, 10000) : 500;
+      const wait = streaming ? Math.min(10000, base * 2 ** Math.min(failures, 5)) : 1500;
       if (failures > 4 && streaming) streaming = false;
       await sleep(wait, signal);
     }

@@ -120,11 +120,17 @@ export class EventStreamParser {
 
 /**
  * Reads the events of a fetch Response whose body is text/event-stream.
+ * Pass the parser of the previous connection to keep its last event id and
+ * reconnection time.
  * @param {Response} response
+ * @param {EventStreamParser} [parser]
  * @returns {AsyncGenerator<StreamEvent>}
  */
-export async function* readEventStream(response) {
-  const parser = new EventStreamParser();
+export async function* readEventStream(response, parser = new EventStreamParser()) {
+  parser.buffer = "";
+  parser.started = false;
+  parser.type = "";
+  parser.data = [];
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let finished = false;
   try {
