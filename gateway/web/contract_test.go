@@ -581,7 +581,11 @@ func TestContractAPIKey(t *testing.T) {
 	p.navigate(url + "/")
 	p.waitFor(`document.getElementById("api-key").value === "sk-contract-1234" && document.getElementById("remember-key").checked`)
 	p.waitFor(`document.querySelector('#history button[data-id="` + id + `"]') !== null`)
-	p.do(chromedp.Click(chromedp.ID("connection")), chromedp.Click(chromedp.ID("remember-key")))
+	// The reloaded tab shows its job again; its target is gone with the old
+	// page, so the result is shown alone.
+	p.waitFor(`document.getElementById("status").dataset.state === "succeeded" && !document.getElementById("result-card").hidden &&
+		document.getElementById("compare-frame").classList.contains("single")`)
+	p.do(chromedp.Click(chromedp.CSS("#connection summary")), chromedp.Click(chromedp.ID("remember-key")))
 	p.waitFor(`localStorage.getItem("comfypod.image-brush.api-key") === null`)
 }
 

@@ -571,10 +571,18 @@ function showStatusError(message) {
   el.hidden = false;
 }
 
+const VIEW_STORE = "comfypod.image-brush.job";
+
 function viewJob(job) {
   state.view?.abort.abort();
   const abort = new AbortController();
   state.view = { id: job.id, abort, job, seenAt: Date.now() };
+  try {
+    // A reload of this tab comes back to this job.
+    sessionStorage.setItem(VIEW_STORE, job.id);
+  } catch {
+    // Storage is off: a reload starts afresh.
+  }
   $("status-error").hidden = true;
   if (job.status !== "succeeded") hideResult();
   renderStatus(job);
@@ -863,6 +871,24 @@ setupHistory();
 $("job-form").addEventListener("submit", onSubmit);
 $("cancel").addEventListener("click", cancelJob);
 $("reuse-seed").addEventListener("click", reuseSeed);
+/** Shows again the job this tab showed before a reload, if there was one. */
+async function resumeView() {
+  let id = "";
+  try {
+    id = sessionStorage.getItem(VIEW_STORE) ?? "";
+  } catch {
+    return;
+  }
+  if (!id || state.view) return;
+  try {
+    const job = await client.job(id);
+    if (!state.view && job && job.id === id) viewJob(job);
+  } catch {
+    // Gone, or the key is needed first: start afresh.
+  }
+}
+
 renderStatus({ status: "idle" });
 loadHistory();
+resumeView();
 document.documentElement.dataset.ready = "true";
