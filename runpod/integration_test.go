@@ -904,6 +904,50 @@ func TestIntegrationGivingUpCancelsTheJob(t *testing.T) {
 	})
 }
 
+func TestIntegrationJobEndsAsWaitGivesUp(t *testing.T) {
+	t.Parallel()
+	// The job completes after Wait's last look and before its cancel
+	// arrives: RunPod answers the cancel with the job as it is, COMPLETED.
+	fake := clockwork.NewFakeClockAt(epoch)
+	srv := startEmulator(t, &runpodtest.Config{Clock: fake})
+	ctx := testContext(t, 30*time.Second)
+	if _, err := srv.AddFault(runpodtest.Fault{Op: runpodtest.OpCancel, Action: runpodtest.FaultLatency, Latency: 5 * time.Second, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, srv, sharedStepClock(fake), runpod.WithLongPoll(10*time.Second))
+	job, err := c.Run(ctx, &runpod.Request{Input: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		if awaitHeld(ctx, srv, runpodtest.OpStatusSync, 1) != nil {
+			return
+		}
+		cancel() // the caller gives up
+		if awaitHeld(ctx, srv, runpodtest.OpCancel, 1) != nil {
+			return
+		}
+		_ = srv.CompleteJob(job.ID, "made it")
+		fake.Advance(5 * time.Second)
+	}()
+	_, err = job.Wait(wctx, &runpod.WaitOptions{ColdStartAfter: -1})
+	cancel()
+	var we *runpod.WaitError
+	if !errors.As(err, &we) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait: %v", err)
+	}
+	if sj, _ := srv.Job(job.ID); sj.Status != runpodtest.StatusCompleted {
+		t.Fatalf("the emulator's job is %s", sj.Status)
+	}
+	if we.Cancelled || we.State != runpod.StateCompleted || we.CancelErr != nil {
+		t.Errorf("wait error %+v: a job that completed was not cancelled", we)
+	}
+	if msg := err.Error(); strings.Contains(msg, "cancelled it") || !strings.Contains(msg, "COMPLETED") {
+		t.Errorf("message %q", msg)
+	}
+}
+
 func TestIntegrationWebhook(t *testing.T) {
 	t.Parallel()
 	fake := clockwork.NewFakeClockAt(epoch)

@@ -471,7 +471,10 @@ func (w *waiter) abandon(ctx context.Context, cause error) error {
 			slog.String("job", w.j.ID), slog.String("err", err.Error()))
 		return e
 	}
-	e.Cancelled = true
+	// RunPod answers a cancel with the job as it now is: a job that ended
+	// between the last look and the cancel keeps its state, and was not
+	// cancelled.
+	e.Cancelled = st.State == StateCancelled || !st.State.Terminal()
 	if st.State != "" {
 		e.State = st.State
 	}

@@ -188,7 +188,9 @@ type WaitError struct {
 	Waited time.Duration
 	// Cause is ErrTimeout or the context's error.
 	Cause error
-	// Cancelled reports whether the job was cancelled at RunPod.
+	// Cancelled reports whether the job was cancelled at RunPod. It is false
+	// when the cancel found that the job had already ended; State then says
+	// how.
 	Cancelled bool
 	// CancelErr is why cancelling failed, if it was tried and failed.
 	CancelErr error
@@ -200,16 +202,22 @@ func (e *WaitError) Error() string {
 	if state == "" {
 		state = "unknown"
 	}
+	still := "still"
+	if e.State.Terminal() {
+		still = "now"
+	}
 	if e.Cause == ErrTimeout {
-		fmt.Fprintf(&b, "runpod: timed out after %s waiting for job %s (still %s)", e.Waited.Round(time.Second), e.JobID, state)
+		fmt.Fprintf(&b, "runpod: timed out after %s waiting for job %s (%s %s)", e.Waited.Round(time.Second), e.JobID, still, state)
 	} else {
-		fmt.Fprintf(&b, "runpod: stopped waiting for job %s (still %s): %v", e.JobID, state, e.Cause)
+		fmt.Fprintf(&b, "runpod: stopped waiting for job %s (%s %s): %v", e.JobID, still, state, e.Cause)
 	}
 	switch {
 	case e.Cancelled:
 		b.WriteString("; cancelled it at RunPod")
 	case e.CancelErr != nil:
 		fmt.Fprintf(&b, "; cancelling it at RunPod failed, it may still run: %v", e.CancelErr)
+	case e.State.Terminal():
+		fmt.Fprintf(&b, "; it had ended %s before the cancel reached RunPod", e.State)
 	default:
 		b.WriteString("; left it running at RunPod")
 	}
