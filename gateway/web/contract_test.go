@@ -119,6 +119,8 @@ func (a *contractAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
+	case len(parts) == 2 && parts[1] == "package" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, contractPackage)
 	case len(parts) == 2 && r.Method == http.MethodPost:
 		a.create(w, r)
 	case len(parts) == 2 && r.Method == http.MethodGet:
@@ -285,6 +287,20 @@ func (a *contractAPI) stream(w http.ResponseWriter, r *http.Request, id string) 
 	}
 }
 
+// contractPackage is what GET /v1/package says of the image-brush package
+// running its preview workflow.
+var contractPackage = map[string]any{
+	"name": "image-brush", "workflow": "preview", "max_image_bytes": 2 << 20, "timeout_seconds": 600,
+	"params": []map[string]any{
+		{"name": "target", "type": "image", "required": true, "used": true, "max_side": 2048},
+		{"name": "reference", "type": "image", "required": true, "used": true, "max_side": 2048},
+		{"name": "mask", "type": "mask", "required": true, "used": true, "max_side": 2048},
+		{"name": "prompt", "type": "string", "required": false, "used": false, "default": "a hand-painted texture, soft brush strokes", "max_length": 2000},
+		{"name": "seed", "type": "int", "required": false, "used": false, "default": "random", "random": true, "min": 0, "max": uint64(18446744073709551615)},
+		{"name": "strength", "type": "float", "required": false, "used": false, "default": 0.75, "min": 0, "max": 10},
+	},
+}
+
 // set changes a job and wakes its watchers.
 func (a *contractAPI) set(id string, f func(j *contractJob)) {
 	a.mu.Lock()
@@ -423,6 +439,10 @@ func TestContractColdStartProgressAndResult(t *testing.T) {
 	t.Parallel()
 	api := newContractAPI(t)
 	p, _ := startContract(t, api, desktop)
+	// The package's description shapes the form.
+	p.waitFor(`!document.getElementById("workflow-note").hidden && !document.getElementById("prompt-note").hidden &&
+		document.getElementById("strength").value === "0.75" && document.getElementById("strength-out").textContent === "0.75" &&
+		document.getElementById("prompt").placeholder === "a hand-painted texture, soft brush strokes"`)
 	target, reference := testImages(t, t.TempDir(), 320, 240)
 	loadImages(p, target, reference)
 	from, to := paintAcross(p)
@@ -452,7 +472,7 @@ func TestContractColdStartProgressAndResult(t *testing.T) {
 	api.mu.Lock()
 	form, mask := api.jobs[0].form, api.jobs[0].mask
 	api.mu.Unlock()
-	if form["prompt"] != "thick oil paint" || form["strength"] != "1.00" || form["seed"] != "random" {
+	if form["prompt"] != "thick oil paint" || form["strength"] != "0.75" || form["seed"] != "random" {
 		t.Errorf("form fields %v", form)
 	}
 	// The mask is painted along the stroke, at the target's natural size.
@@ -607,6 +627,19 @@ func TestContractFieldError(t *testing.T) {
 	p.waitFor(`document.getElementById("mask-canvas").getAttribute("aria-invalid") === "true" && document.activeElement.id === "mask-canvas"`)
 
 	paintAcross(p)
+	// A reference over the service's size limit is caught before sending.
+	big := filepath.Join(t.TempDir(), "big.png")
+	if err := os.WriteFile(big, noisyPNG(t, 1000, 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.do(chromedp.SetUploadFiles(chromedp.ID("reference-file"), []string{big}))
+	p.waitFor(`document.getElementById("reference-img").naturalWidth === 1000`)
+	p.do(chromedp.Click(chromedp.ID("submit")))
+	p.waitFor(`document.getElementById("reference-file").getAttribute("aria-invalid") === "true" &&
+		/up to 2.0 MB/.test(document.getElementById("reference-error").textContent)`)
+	p.do(chromedp.SetUploadFiles(chromedp.ID("reference-file"), []string{reference}))
+	p.waitFor(`document.getElementById("reference-img").naturalWidth === 96`)
+
 	p.do(chromedp.Click(chromedp.ID("submit")))
 	p.waitFor(`document.getElementById("prompt").getAttribute("aria-invalid") === "true" && document.activeElement.id === "prompt"`)
 	if got := eval[string](p, `document.getElementById("prompt-error").textContent`); got != "prompt: must be at most 2000 characters" {
@@ -755,4 +788,22 @@ func TestContractSidewaysPhoto(t *testing.T) {
 	if target != image.Rect(0, 0, 200, 320) || mask != target {
 		t.Errorf("sent a %v target with a %v mask, want both upright 200×320", target, mask)
 	}
+}
+
+// noisyPNG is a PNG that does not compress: about 4 bytes a pixel.
+func noisyPNG(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	x := uint32(2463534242)
+	for i := range img.Pix {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		img.Pix[i] = byte(x)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

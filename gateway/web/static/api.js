@@ -145,6 +145,11 @@ export class Client {
     return this.json(`v1/jobs/${encodeURIComponent(id)}`, { signal });
   }
 
+  /** The package's description: its params, limits and workflow. */
+  package(signal) {
+    return this.json("v1/package", { signal });
+  }
+
   cancel(id) {
     return this.fetch(`v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
   }

@@ -52,11 +52,18 @@ const state = {
   historyCursor: "",
   historyLoading: null,
   submitting: false,
+  /** The service's size limit for one image file, once known. */
+  maxImageBytes: 0,
+  strengthTouched: false,
   resultURL: "",
   elapsedTimer: 0,
 };
 
 // --- small helpers ---
+
+function megabytes(n) {
+  return `${(n / (1 << 20)).toFixed(n < 10 << 20 ? 1 : 0)} MB`;
+}
 
 function formatDuration(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
@@ -101,7 +108,10 @@ function setupKey() {
     client.key = input.value.trim();
     save();
   });
-  input.addEventListener("change", () => loadHistory());
+  input.addEventListener("change", () => {
+    loadPackage();
+    loadHistory();
+  });
   remember.addEventListener("change", save);
 }
 
@@ -411,7 +421,10 @@ function setupTools() {
 function setupSettings() {
   const strength = $("strength");
   const show = () => ($("strength-out").textContent = Number(strength.value).toFixed(2));
-  strength.addEventListener("input", show);
+  strength.addEventListener("input", (e) => {
+    if (e.isTrusted) state.strengthTouched = true;
+    show();
+  });
   show();
   const seedValue = $("seed-value");
   const syncSeed = () => {
@@ -435,6 +448,12 @@ function validate() {
   if (!state.target) problems.push(["target", "Choose a target image."]);
   else if (painter.isEmpty()) problems.push(["mask", "Paint the area to restyle on the target image (Invert paints all of it)."]);
   if (!state.reference) problems.push(["reference", "Choose a reference image for the style."]);
+  const limit = state.maxImageBytes;
+  for (const [field, f] of [["target", state.target?.file], ["reference", state.reference?.file]]) {
+    if (limit && f && f.size > limit) {
+      problems.push([field, `The ${field} file is ${megabytes(f.size)}; the service takes files up to ${megabytes(limit)}.`]);
+    }
+  }
   if ($("seed-fixed").checked) {
     const v = $("seed-value").value.trim();
     if (!/^[0-9]{1,20}$/.test(v) || BigInt(v) > 18446744073709551615n) {
@@ -871,6 +890,46 @@ setupHistory();
 $("job-form").addEventListener("submit", onSubmit);
 $("cancel").addEventListener("click", cancelJob);
 $("reuse-seed").addEventListener("click", reuseSeed);
+/**
+ * Applies the package's description: defaults, limits, and a note when the
+ * workflow ignores a field (the model-free preview takes no prompt).
+ */
+async function loadPackage() {
+  let pkg;
+  try {
+    pkg = await client.package();
+  } catch {
+    return; // the page keeps its built-in defaults
+  }
+  if (!pkg || !Array.isArray(pkg.params)) return;
+  const param = Object.fromEntries(pkg.params.filter((p) => p && p.name).map((p) => [p.name, p]));
+  state.maxImageBytes = Number.isFinite(pkg.max_image_bytes) && pkg.max_image_bytes > 0 ? pkg.max_image_bytes : 0;
+
+  const prompt = param.prompt;
+  if (prompt) {
+    if (typeof prompt.default === "string" && prompt.default) $("prompt").placeholder = prompt.default;
+    if (prompt.max_length > 0) $("prompt").maxLength = prompt.max_length;
+    const note = $("prompt-note");
+    note.hidden = prompt.used !== false;
+    note.textContent = `The “${pkg.workflow || "current"}” workflow does not use the prompt; it is checked and kept with the job.`;
+  }
+  const strength = param.strength;
+  if (strength) {
+    const el = $("strength");
+    const min = typeof strength.min === "number" ? strength.min : 0;
+    const max = typeof strength.max === "number" ? Math.min(strength.max, Math.max(2, min + 1)) : Number(el.max);
+    el.min = String(min);
+    el.max = String(max);
+    if (typeof strength.default === "number" && !state.strengthTouched) el.value = String(strength.default);
+    el.dispatchEvent(new Event("input"));
+    state.strengthTouched = false;
+  }
+  const mode = $("workflow-note");
+  mode.hidden = pkg.workflow !== "preview";
+  mode.textContent =
+    "Preview mode: this service runs a model-free preview that blends the reference into the painted area, so results come back in seconds.";
+}
+
 /** Shows again the job this tab showed before a reload, if there was one. */
 async function resumeView() {
   let id = "";
@@ -889,6 +948,7 @@ async function resumeView() {
 }
 
 renderStatus({ status: "idle" });
+loadPackage();
 loadHistory();
 resumeView();
 document.documentElement.dataset.ready = "true";
