@@ -80,6 +80,8 @@ tooling, the Image Brush service, and local emulators of RunPod and ComfyUI.`,
 		NewCmdCancel(f, nil),
 		NewCmdHealth(f, nil),
 		NewCmdPurgeQueue(f, nil),
+		NewCmdWorker(f, nil),
+		NewCmdDev(f, nil),
 	)
 	// Unknown subcommands and bad positional arguments are usage errors.
 	for _, c := range root.Commands() {
