@@ -224,11 +224,45 @@ func (a *contractAPI) list(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// The cursor is the index of the newest job of the page.
+	start := len(a.jobs) - 1
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(c, "c"))
+		if err != nil || n < 0 || n >= len(a.jobs) {
+			apiError(w, http.StatusBadRequest, "cursor", "cursor: not one this service returned")
+			return
+		}
+		start = n
+	}
 	out := []*contractJob{}
-	for i := len(a.jobs) - 1; i >= 0 && len(out) < limit; i-- {
+	i := start
+	for ; i >= 0 && len(out) < limit; i-- {
 		out = append(out, a.jobs[i])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": out, "next_cursor": ""})
+	next := ""
+	if i >= 0 {
+		next = "c" + strconv.Itoa(i)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out, "next_cursor": next})
+}
+
+// add stores a finished job, as if it had run earlier.
+func (a *contractAPI) add(status, errMsg string, output []byte) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	created := time.Now().UTC().Add(-time.Duration(100-len(a.jobs)) * time.Minute)
+	j := &contractJob{
+		ID: fmt.Sprintf("job-%d", len(a.jobs)+1), Status: status, CreatedAt: created, FinishedAt: &created,
+		Outputs: []contractOutput{}, Params: map[string]any{"seed": 42}, output: output,
+	}
+	if errMsg != "" {
+		j.Error = &contractError{Code: "worker_error", Message: errMsg}
+	}
+	if status == "succeeded" {
+		j.Outputs = []contractOutput{{Filename: j.ID + ".png", ContentType: "image/png", URL: "/v1/jobs/" + j.ID + "/outputs/0"}}
+	}
+	a.jobs = append(a.jobs, j)
+	return j.ID
 }
 
 func (a *contractAPI) cancel(w http.ResponseWriter, id string) {
@@ -453,6 +487,9 @@ func TestContractColdStartProgressAndResult(t *testing.T) {
 	p.waitFor(`document.getElementById("status").dataset.state === "queued" && !document.getElementById("cancel").hidden`)
 	api.set(id, func(j *contractJob) { j.Status = "cold_start" })
 	p.waitFor(`document.getElementById("status").dataset.state === "cold_start"`)
+	if got := eval[string](p, `document.title`); got != "Loading model · Image Brush · comfypod" {
+		t.Errorf("title during a cold start %q", got)
+	}
 	if got := eval[string](p, `document.getElementById("status-text").textContent`); got != "The model is loading (cold start), this can take a minute." {
 		t.Errorf("cold start status text %q", got)
 	}
@@ -806,4 +843,45 @@ func noisyPNG(t testing.TB, w, h int) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestContractHistoryPages browses a long history: pages, thumbnails, and
+// opening old jobs with the keyboard.
+func TestContractHistoryPages(t *testing.T) {
+	t.Parallel()
+	api := newContractAPI(t)
+	img := image.NewNRGBA(image.Rect(0, 0, 40, 30))
+	for i := range img.Pix {
+		img.Pix[i] = 200
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 15 {
+		switch i % 3 {
+		case 0:
+			api.add("failed", fmt.Sprintf("worker: job %d ran out of memory", i+1), nil)
+		default:
+			api.add("succeeded", "", buf.Bytes())
+		}
+	}
+	p, _ := startContract(t, api, desktop)
+	ids := `[...document.querySelectorAll("#history button[data-id]")].map((b) => b.dataset.id).join()`
+	p.waitFor(ids + ` === "job-15,job-14,job-13,job-12,job-11,job-10,job-9,job-8,job-7,job-6,job-5,job-4" && !document.getElementById("history-more").hidden`)
+	// Succeeded jobs get their output as a thumbnail.
+	p.waitFor(`document.querySelectorAll("#history img.thumb").length === 8`)
+	p.do(chromedp.Click(chromedp.ID("history-more")))
+	p.waitFor(ids + `.endsWith("job-4,job-3,job-2,job-1") && document.getElementById("history-more").hidden`)
+
+	// Open a succeeded job and a failed one from the keyboard.
+	p.do(chromedp.Focus(chromedp.CSS(`#history button[data-id="job-14"]`)))
+	p.press(kb.Enter)
+	p.waitFor(`document.getElementById("status").dataset.state === "succeeded" && !document.getElementById("result-card").hidden &&
+		document.getElementById("result-img").naturalWidth === 40 && document.getElementById("compare-frame").classList.contains("single") &&
+		document.querySelector('#history button[data-id="job-14"]').getAttribute("aria-current") === "true"`)
+	p.do(chromedp.Focus(chromedp.CSS(`#history button[data-id="job-13"]`)))
+	p.press(" ")
+	p.waitFor(`document.getElementById("status").dataset.state === "failed" && document.getElementById("result-card").hidden &&
+		document.getElementById("status-error").textContent === "worker: job 13 ran out of memory"`)
 }

@@ -9,6 +9,7 @@ import { uprightFile } from "./orientation.js";
 const $ = (id) => document.getElementById(id);
 
 const KEY_STORE = "comfypod.image-brush.api-key";
+const TITLE = document.title;
 const HISTORY_PAGE = 12;
 const THUMB_CONCURRENCY = 3;
 const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp"];
@@ -522,6 +523,8 @@ function renderStatus(job) {
   const p = progressFraction(job.progress);
   const bar = $("progress");
   const active = ["queued", "cold_start", "running", "sending"].includes(job.status);
+  // The tab's title tells how the job is doing while the user looks elsewhere.
+  document.title = job.status === "idle" ? TITLE : `${s.badge} · ${TITLE}`;
   bar.hidden = !active;
   if (job.status === "running" && p !== null) {
     bar.value = p;
