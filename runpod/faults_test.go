@@ -357,7 +357,8 @@ type run struct {
 	srv *runpodtest.Server
 	ctx context.Context
 
-	a, b       *runpod.Client // the submitter, and a third party that cancels
+	a, b       *runpod.Client  // the submitter, and a third party that cancels
+	lim        *runpod.Limiter // the submitter's
 	aClk, bClk *stepClock
 	faultIDs   []int // of s.faults
 	submitID   int   // of s.submitFault
@@ -387,7 +388,12 @@ func runSchedule(t *testing.T, s *schedule) {
 		runpod.WithPolling(5*time.Millisecond, 50*time.Millisecond),
 		runpod.WithRequestTimeout(10 * time.Second),
 	}
-	r.a = newClient(t, r.srv, r.aClk, opts...)
+	lim, err := runpod.NewLimiter(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.lim = lim
+	r.a = newClient(t, r.srv, r.aClk, append(opts, runpod.WithLimiter(lim))...)
 	r.b = newClient(t, r.srv, r.bClk, opts...)
 	for _, p := range s.progress {
 		r.progress[strconv.Quote(p)] = true
@@ -742,6 +748,11 @@ func (r *run) check(res result) {
 	}
 	if got := srv.Requests(runpodtest.OpCancel); got != wantCancels {
 		t.Errorf("%d cancel requests, want %d", got, wantCancels)
+	}
+
+	// However the job ended, the submitter's limiter slot is free again.
+	if n := r.lim.InUse(); n != 0 {
+		t.Errorf("%d limiter slots still taken after the job ended", n)
 	}
 
 	r.checkEvents()

@@ -1111,11 +1111,26 @@ func TestIntegrationLimiter(t *testing.T) {
 	if lim.InUse() != 0 {
 		t.Errorf("%d slots in use after release", lim.InUse())
 	}
+	// So does a streamed job that is gone.
+	j5, err := c1.Run(ctx, &runpod.Request{Input: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ExpireJob(j5.ID); err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for _, err := range j5.Stream(ctx) {
+		last = err
+	}
+	if !errors.Is(last, runpod.ErrJobNotFound) || lim.InUse() != 0 {
+		t.Errorf("stream of a deleted job: %v, %d slots in use", last, lim.InUse())
+	}
 	// A lost submission gives its slot back at once.
 	if _, err := srv.AddFault(runpodtest.Fault{Op: runpodtest.OpRun, Action: runpodtest.FaultDropAnswer, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c1.Run(ctx, &runpod.Request{Input: 5}); !errors.Is(err, runpod.ErrMaybeSubmitted) || lim.InUse() != 0 {
+	if _, err := c1.Run(ctx, &runpod.Request{Input: 6}); !errors.Is(err, runpod.ErrMaybeSubmitted) || lim.InUse() != 0 {
 		t.Errorf("lost submission: %v, %d in use", err, lim.InUse())
 	}
 }

@@ -84,6 +84,8 @@ func decodeStream(r io.Reader) (*StreamResult, error) {
 // order. It polls /stream, at once while chunks keep coming and backing off
 // to about a second while none do. When the job ends without completing it
 // yields a *JobError last. Breaking out of the loop leaves the job running.
+// As with Wait, the job's Limiter slot is given back when the job ends or
+// RunPod refuses to say more about it (e.g. ErrJobNotFound).
 func (j *Job) Stream(ctx context.Context) iter.Seq2[StreamChunk, error] {
 	return func(yield func(StreamChunk, error) bool) {
 		c := j.client
@@ -91,6 +93,9 @@ func (j *Job) Stream(ctx context.Context) iter.Seq2[StreamChunk, error] {
 		for {
 			res, err := c.Stream(ctx, j.ID)
 			if err != nil {
+				if ctx.Err() == nil && !transient(err) {
+					j.release() // the job is gone, or cannot be followed
+				}
 				yield(StreamChunk{}, err)
 				return
 			}
