@@ -221,7 +221,8 @@ func view(j *store.Job, base string) Job {
 // progressOf reads a worker's progress report. It understands the shapes
 // workers send — {"percent": 40}, {"value": 3, "max": 20}, {"step": 3,
 // "steps": 20}, {"progress": 0.4}, a bare number, a string — and keeps the
-// report as it came in Detail.
+// report as it came in Detail. comfypod's worker sends {"stage": "running",
+// "value": 3, "max": 20, "percent": 45}.
 func progressOf(raw json.RawMessage) *Progress {
 	p := &Progress{Detail: raw}
 	var doc any
@@ -251,21 +252,18 @@ func progressOf(raw json.RawMessage) *Progress {
 	case string:
 		p.Message = v
 	case map[string]any:
-		switch {
-		case ratio(v["value"], v["max"]):
-		case ratio(v["step"], v["steps"]):
-		case ratio(v["current"], v["total"]):
-		default:
-			if pc, ok := v["percent"].(float64); ok {
-				frac(pc / 100)
-			} else if pr, ok := v["progress"].(float64); ok {
-				if pr > 1 {
-					pr /= 100
-				}
-				frac(pr)
+		// A whole-job figure wins over a node's own steps.
+		if pc, ok := v["percent"].(float64); ok {
+			frac(pc / 100)
+		} else if pr, ok := v["progress"].(float64); ok {
+			if pr > 1 {
+				pr /= 100
 			}
+			frac(pr)
+		} else if !ratio(v["value"], v["max"]) && !ratio(v["step"], v["steps"]) {
+			ratio(v["current"], v["total"])
 		}
-		for _, k := range []string{"message", "status", "text"} {
+		for _, k := range []string{"message", "status", "text", "stage"} {
 			if s, ok := v[k].(string); ok && s != "" {
 				p.Message = s
 				break

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -92,8 +93,12 @@ type Config struct {
 	// (https://brush.example.com). When set, jobs are submitted with a
 	// per-job webhook and polling becomes a slow fallback.
 	PublicURL string
-	// UI serves "/" and the page's assets; a placeholder page when nil.
-	UI fs.FS
+	// UI holds the page's files, served at "/" (index.html) and beside it;
+	// UIHandler, when set, serves them instead (such as gateway/web's
+	// Handler, with its own caching and security headers). With neither, "/"
+	// is a placeholder page with a plain form.
+	UI        fs.FS
+	UIHandler http.Handler
 	// Open lets callers without an API key in while no key exists. Only
 	// for a service listening on loopback: the command line refuses it on
 	// any other address.

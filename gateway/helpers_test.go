@@ -38,6 +38,7 @@ import (
 	"github.com/comfypod/comfypod/gateway/store/postgres"
 	"github.com/comfypod/comfypod/gateway/store/sqlite"
 	"github.com/comfypod/comfypod/internal/testenv"
+	"github.com/comfypod/comfypod/packages"
 	"github.com/comfypod/comfypod/runpod"
 	"github.com/comfypod/comfypod/runpod/runpodtest"
 )
@@ -56,7 +57,7 @@ const waitTimeout = 60 * time.Second
 // testPackage is the image-brush package the tests run.
 func testPackage(t testing.TB) fs.FS {
 	t.Helper()
-	return os.DirFS(filepath.Join(testenv.RepoRoot(t), "comfy", "testdata", "image-brush"))
+	return packages.ImageBrushFS()
 }
 
 // syncBuffer is a log sink tests read while the service writes.
@@ -565,4 +566,15 @@ func awaitCond(t testing.TB, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
+}
+
+func fsReadFile(fsys fs.FS, name string) ([]byte, error) { return fs.ReadFile(fsys, name) }
+
+func decodeJob(t testing.TB, data string) Job {
+	t.Helper()
+	var j Job
+	if err := json.Unmarshal([]byte(data), &j); err != nil {
+		t.Fatalf("decoding %s: %v", data, err)
+	}
+	return j
 }

@@ -15,6 +15,10 @@ func (s *Service) handleUI(w http.ResponseWriter, r *http.Request) {
 		s.handleNoRoute(w, r)
 		return
 	}
+	if s.cfg.UIHandler != nil {
+		s.cfg.UIHandler.ServeHTTP(w, r)
+		return
+	}
 	if s.cfg.UI == nil {
 		if r.URL.Path != "/" {
 			s.writeError(w, r, notFound("page"))
