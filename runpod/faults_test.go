@@ -150,13 +150,19 @@ type schedule struct {
 	worker  bool // a TestWorker works the job (else the test drives it)
 	outcome outcome
 	// expireByFault deletes the job through an expire fault on the first
-	// status-sync instead of by the test.
+	// status-sync (or /status, when polling) instead of by the test.
 	expireByFault bool
 	// lateDrive holds the outcome back until /runsync's own wait has ended
 	// and the client is long-polling /status-sync on the id.
 	lateDrive bool
 	// startFirst moves a directly driven job to IN_PROGRESS before its end.
 	startFirst bool
+	// poll makes the client poll /status instead of long-polling
+	// /status-sync.
+	poll bool
+	// spool makes the client spool every answer to a temporary file
+	// (WithMemoryLimit(0)) instead of keeping it in memory.
+	spool bool
 
 	submitFault *runpodtest.Fault // on run or runsync
 	faults      []runpodtest.Fault
@@ -208,7 +214,7 @@ func (s *schedule) submitOp() runpodtest.Op {
 // third party.
 func (s *schedule) faultOps() []runpodtest.Op {
 	ops := []runpodtest.Op{runpodtest.OpStatus, runpodtest.OpHealth}
-	follow := runpodtest.OpStatusSync
+	follow := s.waitOp()
 	if s.stream {
 		follow = runpodtest.OpStream
 	}
@@ -222,6 +228,14 @@ func (s *schedule) faultOps() []runpodtest.Op {
 	return ops
 }
 
+// waitOp is the operation Wait and RunSync follow the job with.
+func (s *schedule) waitOp() runpodtest.Op {
+	if s.poll {
+		return runpodtest.OpStatus
+	}
+	return runpodtest.OpStatusSync
+}
+
 func newSchedule(seed uint64) *schedule {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	s := &schedule{seed: seed}
@@ -232,7 +246,9 @@ func newSchedule(seed uint64) *schedule {
 		s.submitFault = randomFault(r, s.submitOp(), true)
 	}
 	s.worker = r.IntN(10) < 3
-	s.lateDrive = s.runSync && !s.lost() && !s.worker && r.IntN(5) == 0
+	s.poll = !s.stream && r.IntN(4) == 0
+	s.spool = r.IntN(4) == 0
+	s.lateDrive = s.runSync && !s.poll && !s.lost() && !s.worker && r.IntN(5) == 0
 	s.expireByFault = s.outcome == outExpired && !s.runSync && !s.stream && !s.lost() && r.IntN(2) == 0
 	s.startFirst = r.IntN(2) == 0
 
@@ -241,7 +257,7 @@ func newSchedule(seed uint64) *schedule {
 		s.faults = append(s.faults, *randomFault(r, ops[r.IntN(len(ops))], false))
 	}
 	if s.expireByFault {
-		s.faults = append(s.faults, runpodtest.Fault{Op: runpodtest.OpStatusSync, Action: runpodtest.FaultExpire, Times: 1})
+		s.faults = append(s.faults, runpodtest.Fault{Op: s.waitOp(), Action: runpodtest.FaultExpire, Times: 1})
 	}
 
 	for i := range r.IntN(3) {
@@ -310,7 +326,13 @@ func (s *schedule) String() string {
 	}
 	fmt.Fprintf(&b, "seed %d: submit with %s, follow with %s, worked by %s, outcome %s", s.seed, submit, follow, by, s.outcome)
 	if s.expireByFault {
-		b.WriteString(" (by an expire fault on status-sync)")
+		fmt.Fprintf(&b, " (by an expire fault on %s)", s.waitOp())
+	}
+	if s.poll {
+		b.WriteString(", polling /status")
+	}
+	if s.spool {
+		b.WriteString(", answers spooled to disk")
 	}
 	if s.lateDrive {
 		b.WriteString(", outcome after the client moved on to status-sync")
@@ -393,7 +415,14 @@ func runSchedule(t *testing.T, s *schedule) {
 		t.Fatal(err)
 	}
 	r.lim = lim
-	r.a = newClient(t, r.srv, r.aClk, append(opts, runpod.WithLimiter(lim))...)
+	aOpts := append(slices.Clone(opts), runpod.WithLimiter(lim))
+	if s.poll {
+		aOpts = append(aOpts, runpod.WithLongPoll(0))
+	}
+	if s.spool {
+		aOpts = append(aOpts, runpod.WithMemoryLimit(0), runpod.WithTempDir(t.TempDir()))
+	}
+	r.a = newClient(t, r.srv, r.aClk, aOpts...)
 	r.b = newClient(t, r.srv, r.bClk, opts...)
 	for _, p := range s.progress {
 		r.progress[strconv.Quote(p)] = true
