@@ -34,7 +34,7 @@ func TestFS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range []string{".runpod/hub.json", ".runpod/tests.json", "comfypod.json", "workflow_api.json", "preview_api.json", "Dockerfile", "README.md", "test_input.json"} {
+		for _, f := range []string{".runpod/hub.json", ".runpod/tests.json", "comfypod.json", "workflow_api.json", "preview_api.json", "Dockerfile", "README.md", "test_input.json", "warmup.json"} {
 			if _, err := fs.Stat(fsys, f); err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
@@ -138,6 +138,28 @@ func TestManifests(t *testing.T) {
 			if err := m.CheckParams(rawParams(in.Params)); err != nil {
 				t.Errorf("%s: Hub test %s: %v", name, tc.Name, err)
 			}
+		}
+		// The warm-up job the Dockerfile sets runs the default workflow.
+		data, err := fs.ReadFile(fsys, "warmup.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wu struct {
+			WorkflowName string                     `json:"workflow_name"`
+			Params       map[string]json.RawMessage `json:"params"`
+		}
+		if err := json.Unmarshal(data, &wu); err != nil {
+			t.Fatal(err)
+		}
+		if wu.WorkflowName != "" {
+			t.Errorf("%s: warmup.json runs %q, want the default workflow", name, wu.WorkflowName)
+		}
+		if err := m.CheckParams(rawParams(wu.Params)); err != nil {
+			t.Errorf("%s: warmup.json: %v", name, err)
+		}
+		docker, err := fs.ReadFile(fsys, "Dockerfile")
+		if err != nil || !bytes.Contains(docker, []byte("ENV COMFYPOD_WARMUP=/package/warmup.json")) {
+			t.Errorf("%s: the Dockerfile does not set the warm-up job (%v)", name, err)
 		}
 		in := testInput(t, fsys)
 		var ti struct {
