@@ -82,6 +82,8 @@ tooling, the Image Brush service, and local emulators of RunPod and ComfyUI.`,
 		NewCmdPurgeQueue(f, nil),
 		NewCmdWorker(f, nil),
 		NewCmdDev(f, nil),
+		NewCmdServe(f, nil),
+		NewCmdKeys(f, nil),
 	)
 	// Unknown subcommands and bad positional arguments are usage errors.
 	for _, c := range root.Commands() {
