@@ -359,7 +359,9 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	say := func(format string, args ...any) { _, _ = fmt.Fprintf(o.IO.ErrOut, "comfypod serve: "+format+"\n", args...) }
+	say := func(format string, args ...any) {
+		_, _ = fmt.Fprintf(o.IO.ErrOut, "comfypod serve: "+format+"\n", args...)
+	}
 
 	ln, err := o.Listen("tcp", o.Addr)
 	if err != nil {
