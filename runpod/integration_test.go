@@ -402,9 +402,10 @@ func TestIntegrationCancel(t *testing.T) {
 
 func TestIntegrationRetryFailedJob(t *testing.T) {
 	t.Parallel()
-	srv := startEmulator(t, nil)
+	fake := clockwork.NewFakeClockAt(epoch)
+	srv := startEmulator(t, &runpodtest.Config{Clock: fake})
 	ctx := testContext(t, 30*time.Second)
-	c := newClient(t, srv, newStepClock())
+	c := newClient(t, srv, sharedStepClock(fake))
 	job, err := c.Run(ctx, &runpod.Request{Input: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -432,6 +433,22 @@ func TestIntegrationRetryFailedJob(t *testing.T) {
 		t.Fatalf("after retry: %v, %v", st, err)
 	}
 
+	// A TIMED_OUT job can be retried too.
+	slow, err := c.Run(ctx, &runpod.Request{Input: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.StartJob(slow.ID); err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(runpodtest.ExecutionTimeoutDefault)
+	if _, err := slow.Wait(ctx, nil); !errors.Is(err, runpod.ErrJobTimedOut) {
+		t.Fatalf("Wait past the execution timeout: %v", err)
+	}
+	if again, err := c.Retry(ctx, slow.ID); err != nil || again.State != runpod.StateInQueue {
+		t.Fatalf("retry of a timed-out job: %v, %v", again, err)
+	}
+
 	// Only FAILED and TIMED_OUT jobs can be retried; RunPod says why.
 	_, err = c.Retry(ctx, job.ID)
 	var ae *runpod.APIError
@@ -441,8 +458,8 @@ func TestIntegrationRetryFailedJob(t *testing.T) {
 	if errors.Is(err, runpod.ErrMaybeSubmitted) || errors.Is(err, runpod.ErrPayloadTooLarge) {
 		t.Errorf("a refused retry is %v", err)
 	}
-	if n := srv.Requests(runpodtest.OpRetry); n != 2 {
-		t.Errorf("%d retry requests, want 2", n)
+	if n := srv.Requests(runpodtest.OpRetry); n != 3 {
+		t.Errorf("%d retry requests, want 3", n)
 	}
 }
 
@@ -481,6 +498,18 @@ func TestIntegrationPurgeQueue(t *testing.T) {
 	h, err := c.Health(ctx)
 	if err != nil || h.Jobs.InQueue != 0 || h.Jobs.InProgress != 1 {
 		t.Errorf("health after purge: %+v, %v", h, err)
+	}
+
+	// A /runsync whose queued job is purged while RunPod holds the answer
+	// learns that the job is gone.
+	go func() {
+		if awaitHeld(ctx, srv, runpodtest.OpRunsync, 1) == nil {
+			_, _ = c.PurgeQueue(ctx)
+		}
+	}()
+	_, err = c.RunSync(ctx, &runpod.Request{Input: "sync"}, &runpod.RunSyncOptions{Wait: 60 * time.Second})
+	if !errors.Is(err, runpod.ErrJobNotFound) || errors.Is(err, runpod.ErrEndpointNotFound) {
+		t.Errorf("runsync of a purged job: %v, want ErrJobNotFound", err)
 	}
 }
 
