@@ -8,8 +8,9 @@ import (
 
 // Limiter bounds how many jobs are in flight on an endpoint. A slot is taken
 // when a job is submitted and given back when it is seen terminal (by Wait,
-// Status, Cancel, Stream or RunSync) or gone, or released with Job.Release. One Limiter can
-// be shared by several clients, e.g. one per request in a web service.
+// Status, Cancel, Stream or RunSync) or gone, or released with Job.Release.
+// One Limiter can be shared by several clients, e.g. one per request in a web
+// service.
 type Limiter struct {
 	slots chan struct{}
 }
