@@ -135,18 +135,20 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 			problems = append(problems, Problem{Field: k, Message: "send the image as a file (multipart) or as base64 in a JSON string"})
 			continue
 		}
+		if _, ok := p.manifest.Param(k); !ok {
+			problems = append(problems, Problem{Field: k, Message: p.unknownParam(k)})
+			continue
+		}
 		values[k] = v
 	}
 	for _, prm := range p.images {
 		data, ok := sub.files[prm.Name]
 		if !ok {
-			if prm.Required {
-				problems = append(problems, Problem{Field: prm.Name, Message: "required: " + prm.Description})
-			}
-			continue
+			continue // Apply says it is required
 		}
 		if len(data) == 0 {
 			problems = append(problems, Problem{Field: prm.Name, Message: "the file is empty"})
+			values[prm.Name] = id + "-" + prm.Name + ".png"
 			continue
 		}
 		f := sniffFormat(data)
@@ -297,4 +299,46 @@ func baseLimit(prm *comfy.Param, maxSide int) int {
 		limit = maxSide
 	}
 	return limit
+}
+
+// unknownParam says that name is not a param of the package, suggesting the
+// closest one.
+func (p *pkg) unknownParam(name string) string {
+	var names []string
+	best, bestD := "", 3
+	for _, prm := range p.manifest.Params() {
+		names = append(names, prm.Name)
+		if d := editDistance(strings.ToLower(name), strings.ToLower(prm.Name)); d < bestD {
+			best, bestD = prm.Name, d
+		}
+	}
+	msg := "unknown param"
+	if best != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	return msg + "; this package takes " + strings.Join(names, ", ")
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
