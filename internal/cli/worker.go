@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +55,13 @@ const (
 	envPIDFile    = "COMFYPOD_PID_FILE"
 	envJobTimeout = "COMFYPOD_JOB_TIMEOUT"
 )
+
+// workerGCPercent is the worker's GOGC when the environment sets none. Its
+// heap is mostly the current job's payload, copied a few times on the way
+// in and out; collecting at 50 % growth instead of Go's 100 % keeps the
+// peak near the payload (about 4 MB less for a 2 MB image in and out) for a
+// few extra short collections per job.
+const workerGCPercent = 50
 
 // serveAPIAddrDefault is where SERVE_API_LOCALLY serves, as runpod-python's
 // --rp_serve_api --rp_api_host 0.0.0.0 does in worker-comfyui.
@@ -379,6 +387,9 @@ func notifySignals() (<-chan os.Signal, func()) {
 
 // runWorker runs the worker in the mode the options and environment pick.
 func runWorker(ctx context.Context, o *WorkerOptions) error {
+	if o.Getenv("GOGC") == "" {
+		debug.SetGCPercent(workerGCPercent)
+	}
 	sigs, stopSignals := o.Signals()
 	defer stopSignals()
 	wc, err := o.Handler.config(o.Getenv)

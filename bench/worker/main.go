@@ -1,0 +1,525 @@
+// Command worker measures comfypod's ComfyUI worker against the engine, side
+// by side in one run:
+//
+//	(a) per-job time of a 1024² LoadImage → ImageInvert → SaveImage job:
+//	    the ComfyUI API called directly (upload, prompt, websocket wait,
+//	    view), the worker's handler on the same engine, and the whole trip
+//	    through the local control plane and the RunPod client (/runsync);
+//	(b) process start → first job-take of the real comfypod worker binary
+//	    against the control plane and the engine;
+//	(c) that process's resident memory: idle after its first take, and its
+//	    peak (VmHWM) over one job.
+//
+//	go run ./bench/worker -n 30
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/comfy/engine"
+	"github.com/comfypod/comfypod/runpod"
+	"github.com/comfypod/comfypod/runpod/runpodtest"
+	"github.com/comfypod/comfypod/serverless"
+	"github.com/comfypod/comfypod/worker"
+)
+
+func main() {
+	n := flag.Int("n", 30, "jobs per row of (a)")
+	starts := flag.Int("starts", 20, "process starts for (b)")
+	side := flag.Int("side", 1024, "image width and height")
+	bin := flag.String("bin", "", "comfypod binary for (b) and (c) (default: built from ./cmd/comfypod)")
+	flag.Func("worker-env", "`KEY=VALUE` added to the worker process's environment (repeatable), e.g. GODEBUG=gctrace=1", func(s string) error {
+		if !strings.Contains(s, "=") {
+			return errors.New("want KEY=VALUE")
+		}
+		workerEnv = append(workerEnv, s)
+		return nil
+	})
+	skipA := flag.Bool("skip-per-job", false, "skip (a)")
+	flag.Parse()
+	skipPerJob = *skipA
+	if err := run(*n, *starts, *side, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/worker:", err)
+		os.Exit(1)
+	}
+}
+
+// workerEnv is added to the worker process's environment.
+var workerEnv []string
+
+// skipPerJob skips (a).
+var skipPerJob bool
+
+// photo returns a PNG that compresses like a photograph: smooth gradients
+// with some grain.
+func photo(side int) []byte {
+	img := image.NewNRGBA(image.Rect(0, 0, side, side))
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for y := range side {
+		for x := range side {
+			g := func(base int) uint8 { return uint8(max(0, min(255, base+rnd.IntN(13)-6))) }
+			img.SetNRGBA(x, y, color.NRGBA{g(x * 255 / side), g(y * 255 / side), g((x + y) * 127 / side), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
+func workflow(image, prefix string) map[string]any {
+	return map[string]any{
+		"1": map[string]any{"class_type": "LoadImage", "inputs": map[string]any{"image": image}},
+		"2": map[string]any{"class_type": "ImageInvert", "inputs": map[string]any{"image": []any{"1", 0}}},
+		"3": map[string]any{"class_type": "SaveImage", "inputs": map[string]any{"images": []any{"2", 0}, "filename_prefix": prefix}},
+	}
+}
+
+type stats []time.Duration
+
+func (s stats) row(name string) string {
+	if len(s) == 0 {
+		return fmt.Sprintf("%-44s (no samples)", name)
+	}
+	c := slices.Clone(s)
+	slices.Sort(c)
+	q := func(p float64) time.Duration { return c[min(len(c)-1, int(p*float64(len(c))))] }
+	return fmt.Sprintf("%-44s %9s %9s %9s %9s", name, ms(c[0]), ms(q(0.5)), ms(q(0.9)), ms(c[len(c)-1]))
+}
+
+func (s stats) median() time.Duration {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c[len(c)/2]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+
+func run(n, starts, side int, bin string) error {
+	ctx := context.Background()
+	img := photo(side)
+	dir, err := os.MkdirTemp("", "bench-worker-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	eng, err := engine.New(&engine.Config{Dir: filepath.Join(dir, "comfy"), DisableMetadata: true})
+	if err != nil {
+		return err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return err
+	}
+	defer eng.Stop(context.Background())
+	es := httptest.NewServer(eng)
+	defer es.Close()
+
+	fmt.Printf("comfypod worker benchmarks (%s, %d CPUs)\n", runtime.Version(), runtime.NumCPU())
+	fmt.Printf("input: %dx%d PNG, %.2f MB (%.2f MB base64); LoadImage → ImageInvert → SaveImage on comfy/engine\n\n",
+		side, side, float64(len(img))/1e6, float64(base64.StdEncoding.EncodedLen(len(img)))/1e6)
+
+	if !skipPerJob {
+		if err := perJob(ctx, es.URL, filepath.Join(dir, "comfy"), img, n); err != nil {
+			return err
+		}
+	}
+	if bin == "" {
+		bin = filepath.Join(dir, "comfypod")
+		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/comfypod")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("building comfypod: %v\n%s", err, out)
+		}
+	}
+	return process(ctx, bin, es.URL, img, starts)
+}
+
+// perJob is (a).
+func perJob(ctx context.Context, comfyURL, comfyDir string, img []byte, n int) error {
+	c, err := comfy.NewClient(comfyURL)
+	if err != nil {
+		return err
+	}
+	h, err := worker.New(&worker.Config{ComfyURL: comfyURL, ComfyDir: comfyDir})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+
+	// The whole trip: control plane, an in-process worker, the client.
+	pl, err := newPlane()
+	if err != nil {
+		return err
+	}
+	defer pl.close()
+	cp := pl.srv
+	sc, err := serverless.ConfigFromEnv(func(k string) string { return cp.WorkerEnv("bench")[k] })
+	if err != nil {
+		return err
+	}
+	sc.Handler = h.Handle
+	w, err := serverless.New(sc)
+	if err != nil {
+		return err
+	}
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	defer w.StopAndCancel(context.Background())
+	rc, err := runpod.New(cp.EndpointID(), runpod.WithBaseURL(cp.BaseURL()), runpod.WithAPIKey(cp.APIKey()))
+	if err != nil {
+		return err
+	}
+
+	b64 := base64.StdEncoding.EncodeToString(img)
+	input, err := json.Marshal(map[string]any{
+		"workflow": workflow("input.png", "ComfyUI"),
+		"images":   []any{map[string]any{"name": "input.png", "image": "data:image/png;base64," + b64}},
+	})
+	if err != nil {
+		return err
+	}
+
+	direct := func(i int) error {
+		name := fmt.Sprintf("direct-%d.png", i)
+		up, err := c.UploadImage(ctx, comfy.Upload{Name: name, Data: bytes.NewReader(img), Overwrite: true})
+		if err != nil {
+			return err
+		}
+		wfJSON, _ := json.Marshal(workflow(up.Ref(), fmt.Sprintf("direct%d", i)))
+		wf, err := comfy.ParseWorkflow(wfJSON)
+		if err != nil {
+			return err
+		}
+		res, err := c.Run(ctx, wf, comfy.RunOptions{})
+		if err != nil {
+			return err
+		}
+		for _, f := range res.Files() {
+			d, err := c.View(ctx, f.FileRef)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, d)
+			d.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	handler := func(i int, encode bool) error {
+		out, err := h.Handle(ctx, &serverless.Job{ID: "bench-" + strconv.Itoa(i), Input: input})
+		if err != nil {
+			return err
+		}
+		if encode {
+			_, err = json.Marshal(out.(serverless.Result).Output)
+		}
+		return err
+	}
+	trip := func() error {
+		st, err := rc.RunSync(ctx, &runpod.Request{Input: json.RawMessage(input)}, nil)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		var out worker.Output
+		if err := st.DecodeOutput(&out); err != nil {
+			return err
+		}
+		if len(out.Images) != 1 {
+			return errors.New("no image")
+		}
+		return nil
+	}
+
+	// Warm up each path, then interleave them so drift hits all alike.
+	for i := range 3 {
+		if err := direct(-1 - i); err != nil {
+			return fmt.Errorf("direct: %w", err)
+		}
+		if err := handler(-1-i, true); err != nil {
+			return fmt.Errorf("handler: %w", err)
+		}
+		if err := trip(); err != nil {
+			return fmt.Errorf("trip: %w", err)
+		}
+	}
+	var sDirect, sHandler, sEncoded, sTrip stats
+	for i := range n {
+		runtime.GC()
+		t0 := time.Now()
+		if err := direct(i); err != nil {
+			return err
+		}
+		sDirect = append(sDirect, time.Since(t0))
+		runtime.GC()
+		t0 = time.Now()
+		if err := handler(i, false); err != nil {
+			return err
+		}
+		sHandler = append(sHandler, time.Since(t0))
+		runtime.GC()
+		t0 = time.Now()
+		if err := handler(n+i, true); err != nil {
+			return err
+		}
+		sEncoded = append(sEncoded, time.Since(t0))
+		runtime.GC()
+		t0 = time.Now()
+		if err := trip(); err != nil {
+			return err
+		}
+		sTrip = append(sTrip, time.Since(t0))
+	}
+	fmt.Printf("(a) per job, %d runs each%*s %9s %9s %9s %9s\n", n, 44-len(fmt.Sprintf("(a) per job, %d runs each", n)), "", "min", "median", "p90", "max")
+	fmt.Println(sDirect.row("ComfyUI API directly (upload+prompt+ws+view)"))
+	fmt.Println(sHandler.row("worker handler"))
+	fmt.Println(sEncoded.row("worker handler + result JSON"))
+	fmt.Println(sTrip.row("client → control plane → worker (runsync)"))
+	pl.mu.Lock()
+	worked := stats(slices.Clone(pl.worked[3:]))
+	pl.mu.Unlock()
+	fmt.Println(worked.row("in-process worker: job taken → result posted"))
+	fmt.Printf("%-44s %9s\n", "worker overhead (handler + JSON − direct)", ms(sEncoded.median()-sDirect.median()))
+	fmt.Printf("%-44s %9s\n", "runtime + handler overhead (taken→posted − direct)", ms(worked.median()-sDirect.median()))
+	fmt.Printf("%-44s %9s\n\n", "whole-trip overhead (runsync − direct)", ms(sTrip.median()-sDirect.median()))
+	return nil
+}
+
+// plane is a control plane that reports each worker's first job-take.
+type plane struct {
+	srv *runpodtest.Server
+	ts  *httptest.Server
+
+	mu     sync.Mutex
+	firsts map[string]chan time.Time
+	handed time.Time       // when the last job-take that carried a job was answered
+	worked []time.Duration // job handed out → its job-done (final) post arriving
+}
+
+func newPlane() (*plane, error) {
+	p := &plane{firsts: map[string]chan time.Time{}}
+	p.ts = httptest.NewUnstartedServer(nil)
+	srv, err := runpodtest.New(&runpodtest.Config{URL: "http://" + p.ts.Listener.Addr().String()})
+	if err != nil {
+		return nil, err
+	}
+	p.srv = srv
+	p.ts.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if i := strings.Index(r.URL.Path, "/job-take/"); i >= 0 {
+			now := time.Now()
+			p.mu.Lock()
+			if ch := p.firsts[r.URL.Path[i+len("/job-take/"):]]; ch != nil {
+				select {
+				case ch <- now:
+				default:
+				}
+			}
+			p.mu.Unlock()
+			rec := &statusRecorder{ResponseWriter: w}
+			srv.ServeHTTP(rec, r)
+			if rec.status == http.StatusOK {
+				p.mu.Lock()
+				p.handed = time.Now()
+				p.mu.Unlock()
+			}
+			return
+		}
+		if strings.Contains(r.URL.Path, "/job-done/") && r.ContentLength > 64<<10 {
+			now := time.Now()
+			p.mu.Lock()
+			if !p.handed.IsZero() {
+				p.worked = append(p.worked, now.Sub(p.handed))
+				p.handed = time.Time{}
+			}
+			p.mu.Unlock()
+		}
+		srv.ServeHTTP(w, r)
+	})
+	p.ts.Start()
+	return p, nil
+}
+
+// statusRecorder remembers the status an answer was given.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (p *plane) expect(id string) chan time.Time {
+	ch := make(chan time.Time, 1)
+	p.mu.Lock()
+	p.firsts[id] = ch
+	p.mu.Unlock()
+	return ch
+}
+
+func (p *plane) close() {
+	p.srv.Close()
+	p.ts.Close()
+}
+
+// memStatus reads VmRSS and VmHWM of a process, in bytes.
+func memStatus(pid int) (rss, hwm int64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[0], 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = kb << 10
+		case "VmHWM":
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm, nil
+}
+
+// process is (b) and (c).
+func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) error {
+	p, err := newPlane()
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	start := func(id string) (*exec.Cmd, time.Duration, error) {
+		first := p.expect(id)
+		cmd := exec.Command(bin, "worker", "--comfy-url", comfyURL)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "RUNPOD_LOG_LEVEL=WARN"}, workerEnv...)
+		for k, v := range p.srv.WorkerEnv(id) {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		t0 := time.Now()
+		if err := cmd.Start(); err != nil {
+			return nil, 0, err
+		}
+		select {
+		case t1 := <-first:
+			return cmd, t1.Sub(t0), nil
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, 0, errors.New("the worker did not take a job within 60 s")
+		}
+	}
+	stop := func(cmd *exec.Cmd) error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		return cmd.Wait()
+	}
+
+	var firsts stats
+	for i := range starts {
+		cmd, d, err := start(fmt.Sprintf("start-%d", i))
+		if err != nil {
+			return err
+		}
+		firsts = append(firsts, d)
+		if err := stop(cmd); err != nil {
+			return fmt.Errorf("worker exit: %w", err)
+		}
+	}
+	fmt.Printf("(b) process start → first job-take, %d starts%*s %9s %9s %9s %9s\n", starts, 44-len(fmt.Sprintf("(b) process start → first job-take, %d starts", starts))+2, "", "min", "median", "p90", "max")
+	fmt.Println(firsts.row("comfypod worker (exec → GET job-take)"))
+
+	// (c): one more process, one job.
+	cmd, _, err := start("rss")
+	if err != nil {
+		return err
+	}
+	defer stop(cmd)
+	idle, _, err := memStatus(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	rc, err := runpod.New(p.srv.EndpointID(), runpod.WithBaseURL(p.srv.BaseURL()), runpod.WithAPIKey(p.srv.APIKey()))
+	if err != nil {
+		return err
+	}
+	input, _ := json.Marshal(map[string]any{
+		"workflow": workflow("input.png", "ComfyUI"),
+		"images":   []any{map[string]any{"name": "input.png", "image": base64.StdEncoding.EncodeToString(img)}},
+	})
+	jobs := 3
+	p.mu.Lock()
+	p.worked = nil
+	p.mu.Unlock()
+	for range jobs {
+		st, err := rc.RunSync(ctx, &runpod.Request{Input: json.RawMessage(input)}, nil)
+		if err != nil {
+			return fmt.Errorf("job on the worker process: %w", err)
+		}
+		st.Close()
+	}
+	after, hwm, err := memStatus(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	fmt.Println(stats(p.worked).row("worker process: job taken → result posted"))
+	p.mu.Unlock()
+	fmt.Printf("\n(c) worker process memory (%d jobs of the input above)\n", jobs)
+	fmt.Printf("%-44s %9.1f MB\n", "RSS idle after the first job-take", float64(idle)/1e6)
+	fmt.Printf("%-44s %9.1f MB\n", "RSS after the jobs", float64(after)/1e6)
+	fmt.Printf("%-44s %9.1f MB\n", "peak RSS (VmHWM)", float64(hwm)/1e6)
+	return nil
+}
