@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"image"
 	"image/color"
@@ -97,6 +98,11 @@ func TestEndToEndOnTestWorker(t *testing.T) {
 				t.Fatalf("%d /run calls", n)
 			}
 			if webhooks {
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				if err := h.rp.Await(ctx, func() bool { return len(h.rp.Webhooks()) == 1 }); err != nil {
+					t.Fatal(err)
+				}
 				hooks := h.rp.Webhooks()
 				if len(hooks) != 1 || !hooks[0].Delivered {
 					t.Fatalf("webhooks: %+v", hooks)

@@ -92,6 +92,7 @@ type hopts struct {
 	replica  string
 	config   func(*Config)
 	rpConfig func(*runpodtest.Config)
+	rpOpts   []runpod.Option
 }
 
 // harness is a service on loopback against a runpodtest control plane with
@@ -158,8 +159,8 @@ func newHarness(t testing.TB, o hopts) *harness {
 	t.Cleanup(tr.CloseIdleConnections)
 	rtr := &http.Transport{}
 	t.Cleanup(rtr.CloseIdleConnections)
-	client, err := runpod.New(h.rp.EndpointID(), runpod.WithAPIKey(h.rp.APIKey()), runpod.WithBaseURL(h.rp.BaseURL()),
-		runpod.WithHTTPClient(&http.Client{Transport: rtr}), runpod.WithLongPoll(0))
+	client, err := runpod.New(h.rp.EndpointID(), append([]runpod.Option{runpod.WithAPIKey(h.rp.APIKey()), runpod.WithBaseURL(h.rp.BaseURL()),
+		runpod.WithHTTPClient(&http.Client{Transport: rtr}), runpod.WithLongPoll(0)}, o.rpOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,208 @@
+package gateway
+
+import (
+	"context"
+	"image"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/comfypod/comfypod/runpod"
+	"github.com/comfypod/comfypod/runpod/runpodtest"
+)
+
+// blockingWorker holds every job until release is closed (or the job is
+// stopped), then paints as brushWorker does.
+func blockingWorker(release <-chan struct{}) runpodtest.WorkerHandler {
+	return func(ctx context.Context, job *runpodtest.WorkerJob) (any, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return brushWorker(ctx, job)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	h := newHarness(t, hopts{open: true, handler: blockingWorker(release), config: func(c *Config) { c.Concurrency = 1 }})
+	f := brushForm(t, 64, 48, image.Rect(0, 0, 10, 10))
+	running := h.submit("", f)
+	queued := h.submit("", f)
+	awaitCond(t, "the first job running at RunPod", func() bool { return h.get("", running).Status == StatusRunning })
+	if j := h.get("", queued); j.Status != StatusQueued || j.RunPodID != "" {
+		t.Fatalf("second job: %+v", j)
+	}
+
+	// A job that never reached RunPod ends at once.
+	code, b := h.do("DELETE", "/v1/jobs/"+queued, "", "", nil)
+	j := decodeJob(t, string(b))
+	if code != http.StatusOK || j.Status != StatusCancelled || j.Error == nil || j.Error.Code != "cancelled" || j.FinishedAt == nil {
+		t.Fatalf("cancel queued: %d %s", code, b)
+	}
+	// A job at RunPod is cancelled there too.
+	code, b = h.do("DELETE", "/v1/jobs/"+running, "", "", nil)
+	j = decodeJob(t, string(b))
+	if code != http.StatusOK || j.Status != StatusCancelled {
+		t.Fatalf("cancel running: %d %s", code, b)
+	}
+	if rj, ok := h.rp.Job(j.RunPodID); !ok || rj.Status != runpodtest.StatusCancelled {
+		t.Fatalf("the job at RunPod: %+v", rj)
+	}
+	// Again: same answer. A job that succeeded cannot be cancelled.
+	if code, _ := h.do("DELETE", "/v1/jobs/"+running, "", "", nil); code != http.StatusOK {
+		t.Fatalf("second cancel: %d", code)
+	}
+	close(release)
+	done := h.submit("", f)
+	if j := h.wait("", done); j.Status != StatusSucceeded {
+		t.Fatalf("third job: %+v", j)
+	}
+	code, b = h.do("DELETE", "/v1/jobs/"+done, "", "", nil)
+	if code != http.StatusConflict || errorOf(t, b).Code != "conflict" {
+		t.Fatalf("cancel succeeded: %d %s", code, b)
+	}
+	if n := h.rp.Requests(runpodtest.OpRun); n != 2 {
+		t.Fatalf("%d /run calls, want 2: the cancelled queued job must not reach RunPod", n)
+	}
+	if code, _ := h.do("DELETE", "/v1/jobs/zzzzzzzzzzzzzzzzzzzzzzzz", "", "", nil); code != http.StatusNotFound {
+		t.Fatalf("cancel unknown: %d", code)
+	}
+}
+
+// TestTimeoutCancelsAtRunPod: a job that waits past its deadline is cancelled
+// at RunPod and ends timed_out.
+func TestTimeoutCancelsAtRunPod(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true, noWorker: true, config: func(c *Config) { c.Timeout = 1500 * time.Millisecond }})
+	id := h.submit("", brushForm(t, 64, 48, image.Rect(0, 0, 10, 10)))
+	j := h.wait("", id)
+	if j.Status != StatusTimedOut || j.Error == nil || j.Error.Code != "timeout" || !strings.Contains(j.Error.Message, "cancelled at RunPod") {
+		t.Fatalf("job: %+v %+v", j, j.Error)
+	}
+	if rj, ok := h.rp.Job(j.RunPodID); !ok || rj.Status != runpodtest.StatusCancelled {
+		t.Fatalf("the job at RunPod: %+v", rj)
+	}
+}
+
+// TestRefusedSubmissionsWait: /run answered 429 (RunPod certainly did not
+// take the job) sends the job back to the queue, not to failure; when its
+// deadline passes there, it times out without ever reaching RunPod.
+func TestRefusedSubmissionsWait(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true, noWorker: true, rpOpts: []runpod.Option{runpod.WithRetryPolicy(runpod.NoRetry())},
+		config: func(c *Config) { c.Timeout = 1500 * time.Millisecond }})
+	if _, err := h.rp.AddFault(runpodtest.Fault{Op: runpodtest.OpRun, Action: runpodtest.FaultRateLimit}); err != nil {
+		t.Fatal(err)
+	}
+	id := h.submit("", brushForm(t, 64, 48, image.Rect(0, 0, 10, 10)))
+	j := h.wait("", id)
+	if j.Status != StatusTimedOut || j.RunPodID != "" || j.Error.Code != "timeout" {
+		t.Fatalf("job: %+v %+v", j, j.Error)
+	}
+	if len(h.rp.Jobs()) != 0 || h.rp.Requests(runpodtest.OpRun) < 1 {
+		t.Fatalf("jobs at RunPod: %d, /run calls: %d", len(h.rp.Jobs()), h.rp.Requests(runpodtest.OpRun))
+	}
+	if !strings.Contains(h.logs.String(), "submission failed; the job waits and is sent again") {
+		t.Fatal("the refused submission is not logged")
+	}
+}
+
+// TestWebhookEndsJobs: with polling out of the way, RunPod's webhook alone
+// ends the job; the webhook route checks its secret and is idempotent.
+func TestWebhookEndsJobs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true, webhooks: true, config: func(c *Config) {
+		c.PollMin, c.PollMax, c.WebhookPollMax = time.Hour, time.Hour, time.Hour
+	}})
+	id := h.submit("", brushForm(t, 64, 48, image.Rect(0, 0, 10, 10)))
+	j := h.wait("", id)
+	if j.Status != StatusSucceeded {
+		t.Fatalf("job: %+v", j)
+	}
+	if n := h.rp.Requests(runpodtest.OpStatus); n != 0 {
+		t.Fatalf("%d status polls: the webhook should have ended the job", n)
+	}
+	// The control plane records the delivery once our answer reached it.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := h.rp.Await(ctx, func() bool { return len(h.rp.Webhooks()) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	hooks := h.rp.Webhooks()
+	if len(hooks) != 1 || !hooks[0].Delivered || !strings.HasPrefix(hooks[0].URL, h.url+"/v1/runpod/webhook/"+id+".") {
+		t.Fatalf("webhooks: %+v", hooks)
+	}
+	path := strings.TrimPrefix(hooks[0].URL, h.url)
+	// The same call again changes nothing.
+	if code, b := h.do("POST", path, "", "application/json", hooks[0].Body); code != http.StatusOK {
+		t.Fatalf("replayed webhook: %d %s", code, b)
+	}
+	if again := h.get("", id); again.Status != StatusSucceeded || len(again.Outputs) != 1 {
+		t.Fatalf("after replay: %+v", again)
+	}
+	// A wrong secret, an unknown job, garbage: 404 without a hint.
+	for _, p := range []string{
+		"/v1/runpod/webhook/" + id + ".wrongsecret", "/v1/runpod/webhook/" + id, "/v1/runpod/webhook/zzzzzzzzzzzzzzzzzzzzzzzz.x", "/v1/runpod/webhook/abc",
+	} {
+		if code, _ := h.do("POST", p, "", "application/json", hooks[0].Body); code != http.StatusNotFound {
+			t.Fatalf("POST %s: %d", p, code)
+		}
+	}
+}
+
+// TestLostRunAnswer: RunPod takes the job but the answer to /run is lost.
+// The job is never sent twice: with a webhook it still completes; without
+// one it fails as unknown.
+func TestLostRunAnswer(t *testing.T) {
+	t.Parallel()
+	for _, webhooks := range []bool{true, false} {
+		name := map[bool]string{true: "webhook", false: "polling"}[webhooks]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, hopts{open: true, webhooks: webhooks})
+			if _, err := h.rp.AddFault(runpodtest.Fault{Op: runpodtest.OpRun, Action: runpodtest.FaultDropAnswer, Times: 1}); err != nil {
+				t.Fatal(err)
+			}
+			id := h.submit("", brushForm(t, 64, 48, image.Rect(0, 0, 10, 10)))
+			j := h.wait("", id)
+			if n := h.rp.Requests(runpodtest.OpRun); n != 1 {
+				t.Fatalf("%d /run calls, want 1", n)
+			}
+			if webhooks {
+				if j.Status != StatusSucceeded || j.RunPodID == "" {
+					t.Fatalf("job: %+v %+v", j, j.Error)
+				}
+				return
+			}
+			if j.Status != StatusFailed || j.Error.Code != "submission_unknown" || !strings.Contains(j.Error.Message, "not sent again") {
+				t.Fatalf("job: %+v %+v", j, j.Error)
+			}
+		})
+	}
+}
+
+func TestOutputsOnS3(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true, s3: true})
+	paint := image.Rect(5, 5, 20, 20)
+	id := h.submit("", brushForm(t, 48, 32, paint))
+	j := h.wait("", id)
+	checkBrushOutput(t, h, "", j, 48, 32, paint, 0)
+	obj, err := h.blobs.Open(context.Background(), "jobs/"+id+"/0-brush_00001_.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	if obj.ContentType != "image/png" || obj.Size != j.Outputs[0].Size {
+		t.Fatalf("object: %+v", obj)
+	}
+	// Range requests are served from the store.
+	code, b, _ := h.doHeader("GET", j.Outputs[0].URL, "", "", nil, http.Header{"Range": {"bytes=0-7"}})
+	if code != http.StatusPartialContent || string(b) != "\x89PNG\r\n\x1a\n" {
+		t.Fatalf("range: %d %q", code, b)
+	}
+}
