@@ -110,7 +110,10 @@ func runLint(ctx context.Context, opts *LintOptions) error {
 	if err != nil {
 		return usageErrorf("--disable: %v", err)
 	}
-	report, err := lintDirs(ctx, linter, opts.Dirs)
+	dirs := packageDirs(opts.Dirs, func(name string) {
+		_, _ = fmt.Fprintf(opts.IO.ErrOut, "skipping %s: not a package folder\n", name)
+	})
+	report, err := lintDirs(ctx, linter, dirs)
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,7 @@ func runLint(ctx context.Context, opts *LintOptions) error {
 			}
 		}
 		if fixed > 0 {
-			if report, err = lintDirs(ctx, linter, opts.Dirs); err != nil {
+			if report, err = lintDirs(ctx, linter, dirs); err != nil {
 				return err
 			}
 		}
@@ -157,6 +160,25 @@ func runLint(ctx context.Context, opts *LintOptions) error {
 		return &SilentError{Code: ExitFailed}
 	}
 	return nil
+}
+
+// packageDirs drops plain files from a list of several arguments, so that a
+// shell glob such as packages/* lints every package folder it matches and not
+// the files beside them; skipped reports each one dropped. A lone argument is
+// kept, so naming a file by mistake still gets the linter's own error.
+func packageDirs(args []string, skipped func(string)) []string {
+	if len(args) < 2 {
+		return args
+	}
+	dirs := make([]string, 0, len(args))
+	for _, a := range args {
+		if st, err := os.Stat(a); err == nil && !st.IsDir() {
+			skipped(a)
+			continue
+		}
+		dirs = append(dirs, a)
+	}
+	return dirs
 }
 
 func lintDirs(ctx context.Context, linter *hub.Linter, dirs []string) (*hub.Report, error) {

@@ -175,3 +175,31 @@ func compareLintGolden(t *testing.T, file, got string) {
 		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", file, got, want)
 	}
 }
+
+// TestLintSkipsFilesAmongPackages runs the linter the way a shell expands
+// "comfypod lint packages/*": the package folders are linted, the files beside
+// them are skipped with a note, and a lone file is still an error.
+func TestLintSkipsFilesAmongPackages(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(testenv.RepoRoot(t), "packages")
+	matches, err := filepath.Glob(filepath.Join(root, "*"))
+	if err != nil || len(matches) < 3 {
+		t.Fatalf("glob packages/*: %v %v", matches, err)
+	}
+	f, out, errOut := lintFactory(nil)
+	code := Run(context.Background(), f, append([]string{"lint"}, matches...))
+	if code != ExitOK {
+		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut.String(), "skipping "+filepath.Join(root, "packages.go")+": not a package folder") {
+		t.Errorf("no note about packages.go on stderr:\n%s", errOut)
+	}
+	if !strings.Contains(out.String(), "2 packages") {
+		t.Errorf("want both packages linted:\n%s", out)
+	}
+
+	f, out, errOut = lintFactory(nil)
+	if code := Run(context.Background(), f, []string{"lint", filepath.Join(root, "packages.go")}); code != ExitFailed {
+		t.Errorf("lint of a lone file: exit %d, want %d; stderr:\n%s%s", code, ExitFailed, out, errOut)
+	}
+}

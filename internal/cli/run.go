@@ -266,6 +266,20 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// wrappedInput unwraps {"input": {…}}: an object whose only member is an
+// object named input is a request body (test_input.json), not an input.
+func wrappedInput(obj map[string]json.RawMessage) (map[string]json.RawMessage, bool) {
+	raw, ok := obj["input"]
+	if !ok || len(obj) != 1 {
+		return nil, false
+	}
+	var inner map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &inner); err != nil || inner == nil {
+		return nil, false
+	}
+	return inner, true
+}
+
 // buildInput assembles the job's input from the flags. notes are lines to
 // show the user (the random seeds chosen).
 func (o *RunOptions) buildInput() (json.RawMessage, []string, error) {
@@ -277,6 +291,11 @@ func (o *RunOptions) buildInput() (json.RawMessage, []string, error) {
 		}
 		if err := json.Unmarshal(b, &input); err != nil || input == nil {
 			return nil, nil, usageErrorf("--input %s: want a JSON object (the job's input): %s", o.InputFile, jsonProblem(b, err))
+		}
+		if inner, ok := wrappedInput(input); ok {
+			// A test_input.json file, {"input": {…}}, as RunPod's worker
+			// tools and .runpod/tests.json examples write it.
+			input = inner
 		}
 	}
 	if o.WorkflowFile != "" {

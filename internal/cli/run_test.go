@@ -375,6 +375,29 @@ func TestRunWorkflowAsStringAndStdinInput(t *testing.T) {
 	}
 }
 
+// TestRunInputUnwrapsTestInputFile sends a test_input.json file
+// ({"input": {…}}) with --input: the inner object is the job's input.
+func TestRunInputUnwrapsTestInputFile(t *testing.T) {
+	t.Parallel()
+	rp := newFakeRunPod(t)
+	rp.on("run", 200, `{"id":"job-3","status":"IN_QUEUE"}`)
+	rp.on("status-sync", 200, `{"id":"job-3","status":"COMPLETED","output":{"text":"ok"}}`)
+	f, in, _, stderr := jobsFactory(rp.base())
+	in.WriteString(`{"input": {"params": {"prompt": "a cat"}}}`)
+	if code := Run(context.Background(), f, []string{"run", "--input", "-"}); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sent struct {
+		Input map[string]json.RawMessage `json:"input"`
+	}
+	if err := json.Unmarshal(rp.bodies("run")[0], &sent); err != nil {
+		t.Fatal(err)
+	}
+	if _, wrapped := sent.Input["input"]; wrapped || string(sent.Input["params"]) != `{"prompt":"a cat"}` {
+		t.Errorf("sent input %s", rp.bodies("run")[0])
+	}
+}
+
 func TestRunSyncAndJSON(t *testing.T) {
 	t.Parallel()
 	rp := newFakeRunPod(t)
