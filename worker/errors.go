@@ -76,6 +76,9 @@ type Error struct {
 	Message string
 	// Problems are the individual problems, in the order found.
 	Problems []Problem
+
+	// replace asks RunPod to replace the worker (ComfyUI's process died).
+	replace bool
 }
 
 // Error returns the headline and the problems: one problem on the same line,

@@ -204,7 +204,7 @@ func (h *Handler) unavailable(ctx context.Context, err error) error {
 	}
 	if h.alive != nil {
 		if aerr := h.alive(); aerr != nil {
-			return &Error{Kind: ErrComfyUnavailable, Message: fmt.Sprintf("ComfyUI's process has exited (%v); the worker will be replaced", aerr)}
+			return &Error{Kind: ErrComfyUnavailable, Message: fmt.Sprintf("ComfyUI's process has exited (%v); the worker will be replaced", aerr), replace: true}
 		}
 	}
 	var comfyAPI *comfy.APIError
@@ -226,7 +226,12 @@ func (h *Handler) Handle(ctx context.Context, job *serverless.Job) (any, error) 
 	r := h.newRun(job)
 	out, err := r.run(ctx)
 	if err != nil {
-		return nil, h.jobError(ctx, r, err)
+		err = h.jobError(ctx, r, err)
+		var re refreshError
+		if errors.As(err, &re) {
+			return re.res, nil
+		}
+		return nil, err
 	}
 	return serverless.Result{Output: out}, nil
 }
@@ -249,17 +254,27 @@ func (h *Handler) jobError(ctx context.Context, r *jobRun, err error) error {
 		level = slog.LevelError
 	}
 	r.log.Log(ctx, level, "job failed", "kind", we.Kind, "err", msg)
-	je := &serverless.JobError{Message: msg}
+	var details any
 	if len(we.Problems) > 0 {
 		ps := make([]Problem, len(we.Problems))
 		for i, p := range we.Problems {
 			p.Message = r.scrub.String(p.Message)
 			ps[i] = p
 		}
-		je.Output = map[string]any{"details": ps}
+		details = map[string]any{"details": ps}
 	}
-	return je
+	if we.replace {
+		// Posted as a result so that RunPod also hears stopPod.
+		return refreshError{serverless.Result{Output: details, Error: msg, RefreshWorker: true}}
+	}
+	return &serverless.JobError{Message: msg, Output: details}
 }
+
+// refreshError carries a failed result that asks RunPod to replace the
+// worker; Handle returns its Result.
+type refreshError struct{ res serverless.Result }
+
+func (e refreshError) Error() string { return e.res.Error }
 
 // now is the handler's clock.
 func (h *Handler) now() time.Time { return h.cfg.Clock.Now() }

@@ -528,3 +528,29 @@ func waitExited(t testing.TB, pid int) {
 
 var _ = context.Background
 var _ = serverless.ErrJobCancelled
+
+// When ComfyUI's process dies mid-life, the job fails saying so and asks
+// RunPod to replace the worker (stopPod).
+func TestWorkerComfyUIDiedAsksForReplacement(t *testing.T) {
+	t.Parallel()
+	var dead atomic.Bool
+	h, err := worker.New(&worker.Config{ComfyURL: "http://" + closedPort(t), Alive: func() error {
+		if dead.Load() {
+			return errors.New("pid 42 has exited")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	dead.Store(true)
+	res, err := h.Handle(testCtx(t), &serverless.Job{ID: "j", Input: []byte(`{"workflow": {"1": {"class_type": "SaveImage", "inputs": {}}}}`)})
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	r, ok := res.(serverless.Result)
+	if !ok || !r.RefreshWorker || !strings.Contains(r.Error, "ComfyUI's process has exited (pid 42 has exited)") {
+		t.Fatalf("result = %#v", res)
+	}
+}
