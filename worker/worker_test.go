@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"image"
@@ -526,8 +525,6 @@ func waitExited(t testing.TB, pid int) {
 	}
 }
 
-var _ = context.Background
-var _ = serverless.ErrJobCancelled
 
 // When ComfyUI's process dies mid-life, the job fails saying so and asks
 // RunPod to replace the worker (stopPod).
