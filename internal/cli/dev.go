@@ -17,8 +17,11 @@ import (
 
 // DevOptions are the inputs of comfypod dev.
 type DevOptions struct {
-	IO     *IOStreams
+	// IO gets the client's variables on Out and status on ErrOut.
+	IO *IOStreams
+	// Getenv reads the handler's variables (BUCKET_*, COMFYPOD_*, …).
 	Getenv func(string) string
+	// Logger makes the logger every part of the stack writes to.
 	Logger func() (*slog.Logger, error)
 	// Configure, when set, adjusts the stack's configuration before it
 	// starts (tests add engine node classes).
@@ -40,6 +43,7 @@ type DevOptions struct {
 	// Grace is how long running jobs may take to finish on Ctrl-C.
 	Grace time.Duration
 
+	// Handler holds the job handler's flags, shared with comfypod worker.
 	Handler handlerFlags
 }
 

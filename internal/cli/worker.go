@@ -272,7 +272,10 @@ func truthy(v string) bool {
 
 // WorkerOptions are the inputs of comfypod worker.
 type WorkerOptions struct {
-	IO     *IOStreams
+	// IO are the command's streams: logs on RunPod go to Out, as RunPod's
+	// console reads it; in the local modes the result does.
+	IO *IOStreams
+	// Getenv reads RunPod's and worker-comfyui's variables.
 	Getenv func(string) string
 	// Signals delivers SIGTERM and SIGINT: the first stops taking jobs and
 	// lets running ones finish, the second stops them at once. stop ends the
@@ -295,6 +298,7 @@ type WorkerOptions struct {
 	// jobs from RunPod.
 	ServeAPI string
 
+	// Handler holds the job handler's flags, shared with comfypod dev.
 	Handler handlerFlags
 }
 
