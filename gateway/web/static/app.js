@@ -918,6 +918,9 @@ async function loadPackage() {
   }
   const strength = param.strength;
   if (strength) {
+    const note = $("strength-note");
+    note.hidden = strength.used !== false;
+    note.textContent = `The “${pkg.workflow || "current"}” workflow does not use the strength.`;
     const el = $("strength");
     const min = typeof strength.min === "number" ? strength.min : 0;
     const max = typeof strength.max === "number" ? Math.min(strength.max, Math.max(2, min + 1)) : Number(el.max);
