@@ -64,6 +64,7 @@ func TestWorkerBadInputs(t *testing.T) {
 	cfg := &devstack.Config{}
 	brushManifest(t, &cfg.Worker)
 	cfg.Worker.Limits.MaxImageBytes = 256 << 10
+	cfg.Worker.Limits.MaxInputBytes = 400 << 10
 	cfg.Worker.MaxResultBytes = 1_000_000
 	cfg.Worker.URLs = worker.URLPolicy{AllowHTTP: true, Allow: []string{strings.TrimPrefix(imgs.URL, "http://")}, MaxBytes: 200 << 10, Timeout: 300e6}
 	st := startStack(t, cfg, newTestNodes())
@@ -105,6 +106,7 @@ func TestWorkerBadInputs(t *testing.T) {
 		random[i] = byte(rand.Uint32())
 	}
 	good := pngBytes(t, 16, 16, 2)
+	bigPNG := pngBytes(t, 300, 300, 3) // about 100 KB: one channel is noise
 
 	cases := []struct {
 		name  string
@@ -131,6 +133,10 @@ func TestWorkerBadInputs(t *testing.T) {
 		{"truncated PNG", map[string]any{"workflow": invert, "images": img("in.png", b64(good[:len(good)/2]))}, nil, []string{"images[0].image", "PNG is cut off"}},
 		{"corrupt PNG", map[string]any{"workflow": invert, "images": img("in.png", b64(flipByte(good, len(good)/2)))}, nil, []string{"images[0].image", "checksum", "wrong"}},
 		{"decompression bomb", map[string]any{"workflow": invert, "images": img("in.png", b64(bombPNG()))}, nil, []string{"images[0].image", "12000x12000", "megapixel limit"}},
+		{"too many bytes in all", map[string]any{"workflow": invert, "images": []any{
+			map[string]any{"name": "in.png", "image": b64(bigPNG)}, map[string]any{"name": "b.png", "image": b64(bigPNG)},
+			map[string]any{"name": "c.png", "image": b64(bigPNG)}, map[string]any{"name": "d.png", "image": b64(bigPNG)},
+			map[string]any{"name": "e.png", "image": b64(bigPNG)}}}, nil, []string{"images: the job's images come to more than the 409.6 KB limit per job"}},
 		{"oversize image", map[string]any{"workflow": invert, "images": img("in.png", b64(random))}, nil, []string{"images[0].image", "limit per image"}},
 		{"../ name", map[string]any{"workflow": invert, "images": img("../in.png", png)}, nil, []string{`images[0].name: "../in.png" holds a folder`}},
 		{"absolute name", map[string]any{"workflow": invert, "images": img("/etc/passwd", png)}, nil, []string{`images[0].name: "/etc/passwd" holds a folder`}},

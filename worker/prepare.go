@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -309,10 +311,27 @@ func checkFileName(name string) string {
 }
 
 // loadImages decodes or fetches every planned upload and checks it is an
-// image within the limits.
+// image within the limits. The running total is checked as files arrive,
+// so a job of many large URLs is stopped at the per-job limit rather than
+// after downloading them all.
 func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 	lim := &r.h.cfg.Limits
 	errs := make([]error, len(r.uploads))
+	var (
+		mu    sync.Mutex
+		total int64
+	)
+	overTotal := fmt.Errorf("the job's images come to more than the %s limit per job; send fewer or smaller images", formatSize(lim.MaxInputBytes))
+	// admit adds a file to the total, or refuses it when the job is over.
+	admit := func(n int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if total+int64(n) > lim.MaxInputBytes {
+			return overTotal
+		}
+		total += int64(n)
+		return nil
+	}
 	var g errgroup.Group
 	g.SetLimit(4)
 	for i, u := range r.uploads {
@@ -323,12 +342,19 @@ func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 					errs[i] = fmt.Errorf("fetching %s: %w", redactURL(string(u.source)), err)
 					return nil
 				}
+				if err := admit(len(data)); err != nil {
+					errs[i] = err
+					return nil
+				}
 				u.data = data
 				return nil
 			})
 			continue
 		}
 		data, err := decodeImageString(u.source, lim.MaxImageBytes)
+		if err == nil {
+			err = admit(len(data))
+		}
 		if err != nil {
 			errs[i] = err
 			continue
@@ -336,21 +362,24 @@ func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 		u.data = data
 	}
 	_ = g.Wait()
-	var total int64
 	for i, u := range r.uploads {
 		field := u.field
 		if u.name != "" {
 			field += ".image"
 		}
 		if errs[i] != nil {
-			probs.add(field, "%v", errs[i])
+			if errors.Is(errs[i], overTotal) {
+				field = "images"
+			}
+			if !slices.ContainsFunc(*probs, func(p Problem) bool { return p.Field == field && errors.Is(errs[i], overTotal) && p.Message == overTotal.Error() }) {
+				probs.add(field, "%v", errs[i])
+			}
 			continue
 		}
 		if int64(len(u.data)) > lim.MaxImageBytes {
 			probs.add(field, "%s, over the %s limit per image; scale it down", formatSize(int64(len(u.data))), formatSize(lim.MaxImageBytes))
 			continue
 		}
-		total += int64(len(u.data))
 		info, err := inspectImage(u.data, lim)
 		if err != nil {
 			probs.add(field, "%v", err)
@@ -366,9 +395,6 @@ func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 			}
 		}
 		u.source = nil // the decoded data is all that is needed now
-	}
-	if total > lim.MaxInputBytes {
-		probs.add("images", "the images are %s together, over the %s limit per job", formatSize(total), formatSize(lim.MaxInputBytes))
 	}
 }
 
