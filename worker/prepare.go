@@ -371,7 +371,9 @@ func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 			if errors.Is(errs[i], overTotal) {
 				field = "images"
 			}
-			if !slices.ContainsFunc(*probs, func(p Problem) bool { return p.Field == field && errors.Is(errs[i], overTotal) && p.Message == overTotal.Error() }) {
+			if !slices.ContainsFunc(*probs, func(p Problem) bool {
+				return p.Field == field && errors.Is(errs[i], overTotal) && p.Message == overTotal.Error()
+			}) {
 				probs.add(field, "%v", errs[i])
 			}
 			continue

@@ -525,7 +525,6 @@ func waitExited(t testing.TB, pid int) {
 	}
 }
 
-
 // When ComfyUI's process dies mid-life, the job fails saying so and asks
 // RunPod to replace the worker (stopPod).
 func TestWorkerComfyUIDiedAsksForReplacement(t *testing.T) {
