@@ -1,14 +1,3 @@
-// Package devstack runs the whole RunPod-and-ComfyUI trip on one machine, in
-// one process: the local RunPod control plane (runpodtest), a number of
-// serverless workers running the ComfyUI job handler (worker), and either
-// comfypod's engine or a ComfyUI the caller points at. It is what
-// `comfypod dev` serves and what the gateway embeds; tests use it to drive
-// the worker the way production does.
-//
-//	st, err := devstack.Start(ctx, &devstack.Config{Workers: 2})
-//	if err != nil { … }
-//	defer st.Close(context.Background())
-//	c, _ := runpod.New(st.EndpointID(), runpod.WithBaseURL(st.BaseURL()), runpod.WithAPIKey(st.APIKey()))
 package devstack
 
 import (
