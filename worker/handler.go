@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/comfypod/comfypod/comfy"
 	"github.com/comfypod/comfypod/serverless"
 )
@@ -178,20 +180,36 @@ func (h *Handler) objectInfo(ctx context.Context, wf *comfy.Workflow) (comfy.Obj
 		}
 	}
 	h.mu.Unlock()
+	// Fetch the new classes side by side: a package's first check asks for
+	// a few dozen.
+	found := make([]*comfy.ClassInfo, len(need))
+	errs := make([]error, len(need))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i, class := range need {
+		g.Go(func() error {
+			ci, ok, err := h.client.ClassInfo(ctx, class)
+			if ok {
+				found[i] = ci
+			}
+			errs[i] = err
+			return nil
+		})
+	}
+	_ = g.Wait()
 	var missing []string
-	for _, class := range need {
-		ci, found, err := h.client.ClassInfo(ctx, class)
-		if err != nil {
-			return nil, nil, h.unavailable(ctx, err)
+	for i, class := range need {
+		if errs[i] != nil {
+			return nil, nil, h.unavailable(ctx, errs[i])
 		}
-		if !found {
+		if found[i] == nil {
 			delete(info, class)
 			missing = append(missing, class)
 			continue
 		}
-		info[class] = ci
+		info[class] = found[i]
 		h.mu.Lock()
-		h.classes[class] = ci
+		h.classes[class] = found[i]
 		h.mu.Unlock()
 	}
 	return info, missing, nil
