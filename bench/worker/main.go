@@ -441,10 +441,10 @@ func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) 
 		return err
 	}
 	defer p.close()
-	start := func(id string) (*exec.Cmd, time.Duration, error) {
+	start := func(id string, extra ...string) (*exec.Cmd, time.Duration, error) {
 		first := p.expect(id)
-		cmd := exec.Command(bin, "worker", "--comfy-url", comfyURL)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "RUNPOD_LOG_LEVEL=WARN"}, workerEnv...)
+		cmd := exec.Command(bin, append([]string{"worker", "--comfy-url", comfyURL}, extra...)...)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "RUNPOD_LOG_LEVEL=ERROR"}, workerEnv...)
 		for k, v := range p.srv.WorkerEnv(id) {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
@@ -480,6 +480,20 @@ func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) 
 	}
 	fmt.Printf("(b) process start → first job-take, %d starts%*s %9s %9s %9s %9s\n", starts, 44-len(fmt.Sprintf("(b) process start → first job-take, %d starts", starts))+2, "", "min", "median", "p90", "max")
 	fmt.Println(firsts.row("comfypod worker (exec → GET job-take)"))
+	if _, err := os.Stat("packages/image-brush/comfypod.json"); err == nil {
+		var withPkg stats
+		for i := range starts {
+			cmd, d, err := start(fmt.Sprintf("pkg-%d", i), "--package", "packages/image-brush", "--workflow", "preview")
+			if err != nil {
+				return err
+			}
+			withPkg = append(withPkg, d)
+			if err := stop(cmd); err != nil {
+				return fmt.Errorf("worker exit: %w", err)
+			}
+		}
+		fmt.Println(withPkg.row("  … serving packages/image-brush"))
+	}
 
 	// (c): one more process, one job.
 	cmd, _, err := start("rss")
