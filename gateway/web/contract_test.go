@@ -300,6 +300,7 @@ func (a *contractAPI) stream(w http.ResponseWriter, r *http.Request, id string) 
 			return
 		}
 		b, _ := json.Marshal(job)
+		done := terminal(job.Status)
 		changed := a.changed
 		a.mu.Unlock()
 		if string(b) != last {
@@ -310,7 +311,7 @@ func (a *contractAPI) stream(w http.ResponseWriter, r *http.Request, id string) 
 			fmt.Fprintf(w, "data: %s\r\n\r\n", b)
 			flusher.Flush()
 		}
-		if terminal(job.Status) {
+		if done {
 			return
 		}
 		select {
