@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // Attribute keys the log handler gives a meaning to. The worker puts them on
@@ -127,35 +129,35 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	msg = truncateMiddle(h.scrub.String(msg), MaxLogMessage)
 	level := levelName(r.Level)
 
-	var line bytes.Buffer
+	line := make([]byte, 0, len(msg)+len(jobID)+64)
 	if h.json {
-		line.WriteString(`{"requestId": `)
+		line = append(line, `{"requestId": `...)
 		if jobID == "" {
-			line.WriteString("null")
+			line = append(line, "null"...)
 		} else {
-			writePyJSONString(&line, jobID)
+			line = pyjson.AppendString(line, jobID)
 		}
-		line.WriteString(`, "message": `)
-		writePyJSONString(&line, msg)
-		line.WriteString(`, "level": `)
-		writePyJSONString(&line, level)
-		line.WriteString("}\n")
+		line = append(line, `, "message": `...)
+		line = pyjson.AppendString(line, msg)
+		line = append(line, `, "level": `...)
+		line = pyjson.AppendString(line, level)
+		line = append(line, "}\n"...)
 	} else {
-		line.WriteString(level)
+		line = append(line, level...)
 		for i := len(level); i < 7; i++ {
-			line.WriteByte(' ')
+			line = append(line, ' ')
 		}
-		line.WriteString("| ")
+		line = append(line, "| "...)
 		if jobID != "" {
-			line.WriteString(jobID)
-			line.WriteString(" | ")
+			line = append(line, jobID...)
+			line = append(line, " | "...)
 		}
-		line.WriteString(msg)
-		line.WriteByte('\n')
+		line = append(line, msg...)
+		line = append(line, '\n')
 	}
 	h.out.mu.Lock()
 	defer h.out.mu.Unlock()
-	_, err := h.out.w.Write(line.Bytes())
+	_, err := h.out.w.Write(line)
 	return err
 }
 
@@ -259,56 +261,4 @@ func truncateMiddle(s string, max int) string {
 		tail -= size
 	}
 	return s[:head] + fmt.Sprintf("\n...TRUNCATED %d CHARACTERS...\n", n-max) + s[tail:]
-}
-
-// writePyJSONString writes s as Python's json.dumps does by default
-// (ensure_ascii): '"', '\\' and \n \r \t \b \f escaped by name, every other
-// character outside printable ASCII as \uXXXX (surrogate pairs above the
-// BMP). Invalid UTF-8 bytes become U+FFFD.
-func writePyJSONString(b *bytes.Buffer, s string) {
-	const hex = "0123456789abcdef"
-	u4 := func(r rune) {
-		e := [6]byte{'\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf]}
-		b.Write(e[:])
-	}
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	start := 0 // start of the pending run of plain ASCII
-	for i, r := range s {
-		if r >= ' ' && r <= '~' && r != '"' && r != '\\' {
-			continue
-		}
-		b.WriteString(s[start:i])
-		start = i + utf8.RuneLen(r)
-		if r == utf8.RuneError {
-			start = i + 1 // an invalid byte, or a real U+FFFD (3 bytes)
-			if _, size := utf8.DecodeRuneInString(s[i:]); size == 3 {
-				start = i + 3
-			}
-		}
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r > 0xffff:
-			r -= 0x10000
-			u4(0xd800 + (r>>10)&0x3ff)
-			u4(0xdc00 + r&0x3ff)
-		default:
-			u4(r)
-		}
-	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/comfypod/comfypod/comfy/engine/node"
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // The engine caches like ComfyUI's default CLASSIC mode: a node's outputs
@@ -30,7 +31,7 @@ type sigKey [sha256.Size]byte
 
 // uiEntry is a node's cached UI dict with the metadata history shows.
 type uiEntry struct {
-	meta   *object
+	meta   *pyjson.Object
 	output any
 }
 
@@ -70,9 +71,9 @@ func writeUncachable(h hash.Hash) {
 
 // sigBuilder computes the signatures of a prompt's nodes.
 type sigBuilder struct {
-	prompt    *object
+	prompt    *pyjson.Object
 	reg       *registry
-	isChanged func(id string, ce *classEntry, n *object) (value any, ok bool)
+	isChanged func(id string, ce *classEntry, n *pyjson.Object) (value any, ok bool)
 	memo      map[string]sigKey
 }
 
@@ -108,17 +109,17 @@ func writeCanon(h hash.Hash, v any) {
 			bf, _ := big.NewFloat(x).Int(nil)
 			writeStr(h, 'i', bf.String())
 		default:
-			writeStr(h, 'f', pyFloatRepr(x))
+			writeStr(h, 'f', pyjson.FormatFloat(x))
 		}
 	case string:
 		writeStr(h, 's', x)
-	case *object:
-		keys := slices.Clone(x.keys)
+	case *pyjson.Object:
+		keys := slices.Clone(x.Keys())
 		slices.Sort(keys)
 		writeStr(h, 'd', strconv.Itoa(len(keys)))
 		for _, k := range keys {
 			writeStr(h, 'k', k)
-			writeCanon(h, x.vals[k])
+			writeCanon(h, x.Value(k))
 		}
 	case []any:
 		writeStr(h, 'l', strconv.Itoa(len(x)))
@@ -149,9 +150,9 @@ func (b *sigBuilder) sig(root string) sigKey {
 		if state[f.id] != visiting {
 			state[f.id] = visiting
 			inputs := nodeInputs(b.prompt, f.id)
-			for _, k := range inputs.keys {
-				from, _, ok := linkOf(inputs.vals[k])
-				if !ok || !b.prompt.has(from) {
+			for _, k := range inputs.Keys() {
+				from, _, ok := linkOf(inputs.Value(k))
+				if !ok || !b.prompt.Has(from) {
 					continue
 				}
 				if _, done := b.memo[from]; !done && state[from] != visiting {
@@ -170,11 +171,11 @@ func (b *sigBuilder) sig(root string) sigKey {
 
 func (b *sigBuilder) immediate(id string, state map[string]int) sigKey {
 	h := sha256.New()
-	n, ok := b.prompt.vals[id].(*object)
+	n, ok := b.prompt.Value(id).(*pyjson.Object)
 	var ce *classEntry
 	var name string
 	if ok {
-		ct, _ := n.get("class_type")
+		ct, _ := n.Get("class_type")
 		name, _ = ct.(string)
 		ce = b.reg.byName[name]
 	}
@@ -198,14 +199,14 @@ func (b *sigBuilder) immediate(id string, state map[string]int) sigKey {
 		writeStr(h, 'u', id)
 	}
 	inputs := nodeInputs(b.prompt, id)
-	keys := slices.Clone(inputs.keys)
+	keys := slices.Clone(inputs.Keys())
 	slices.Sort(keys)
 	for _, k := range keys {
-		v := inputs.vals[k]
+		v := inputs.Value(k)
 		writeStr(h, 'k', k)
 		if from, socket, ok := linkOf(v); ok {
 			h.Write([]byte{'L'})
-			if anc, done := b.memo[from]; done && b.prompt.has(from) {
+			if anc, done := b.memo[from]; done && b.prompt.Has(from) {
 				h.Write(anc[:])
 			} else {
 				writeUncachable(h) // missing node, or a cycle
@@ -221,19 +222,19 @@ func (b *sigBuilder) immediate(id string, state map[string]int) sigKey {
 
 // constantInputs returns a node's constant inputs converted for node code,
 // for IsChanged (which, like IS_CHANGED, never sees linked values).
-func constantInputs(ce *classEntry, n *object) node.Inputs {
+func constantInputs(ce *classEntry, n *pyjson.Object) node.Inputs {
 	in := node.Inputs{}
-	raw, _ := n.get("inputs")
-	inputs, ok := raw.(*object)
+	raw, _ := n.Get("inputs")
+	inputs, ok := raw.(*pyjson.Object)
 	if !ok {
 		return in
 	}
-	for _, k := range inputs.keys {
+	for _, k := range inputs.Keys() {
 		ie, declared := ce.byName[k]
 		if !declared {
 			continue
 		}
-		v := inputs.vals[k]
+		v := inputs.Value(k)
 		if _, _, isLink := linkOf(v); isLink {
 			continue
 		}

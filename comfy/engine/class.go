@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/comfypod/comfypod/comfy/engine/node"
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // classEntry is a registered node class with its schema prepared for
@@ -32,8 +33,8 @@ type inputEntry struct {
 	typ     string
 	options []string
 	legacy  bool
-	extra   *object // the options dict ({} when the class sends none)
-	config  []any   // input_config as ComfyUI reports it: [type or list, extra]
+	extra   *pyjson.Object // the options dict ({} when the class sends none)
+	config  []any          // input_config as ComfyUI reports it: [type or list, extra]
 }
 
 // registry is the set of classes the engine serves, in /object_info order.
@@ -115,16 +116,16 @@ func newClassEntry(c *node.Class) (*classEntry, error) {
 			if _, dup := e.byName[in.Name]; dup {
 				continue // required wins, as in get_input_info
 			}
-			ie := &inputEntry{name: in.Name, required: g.required, typ: in.Type, legacy: in.IsLegacyCombo(), extra: newObject()}
+			ie := &inputEntry{name: in.Name, required: g.required, typ: in.Type, legacy: in.IsLegacyCombo(), extra: pyjson.NewObject()}
 			if ie.legacy {
 				ie.options = slices.Clone(in.Options)
 			}
 			if len(in.Spec) > 0 {
-				v, err := parseJSON(in.Spec)
+				v, err := pyjson.Parse(in.Spec)
 				if err != nil {
 					return nil, fmt.Errorf("engine: class %s input %q: options dict: %w", info.Name, in.Name, err)
 				}
-				o, ok := v.(*object)
+				o, ok := v.(*pyjson.Object)
 				if !ok {
 					return nil, fmt.Errorf("engine: class %s input %q: options are not a JSON object", info.Name, in.Name)
 				}

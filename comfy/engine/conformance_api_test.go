@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/comfypod/comfypod/internal/pyjson"
 	"github.com/comfypod/comfypod/internal/testenv"
 )
 
@@ -184,17 +185,17 @@ func TestConformanceObjectInfo(t *testing.T) {
 	} else {
 		all = mustParse(t, body)
 	}
-	allObj := all.(*object)
-	if !slices.Equal(allObj.keys, e.s.Classes()) {
-		t.Errorf("/object_info classes = %v, want the registered %v", allObj.keys, e.s.Classes())
+	allObj := all.(*pyjson.Object)
+	if !slices.Equal(allObj.Keys(), e.s.Classes()) {
+		t.Errorf("/object_info classes = %v, want the registered %v", allObj.Keys(), e.s.Classes())
 	}
 
 	for _, f := range files {
 		class := strings.TrimSuffix(filepath.Base(f), ".json")
 		t.Run(class, func(t *testing.T) {
-			want := mustParse(t, mustRead(t, f)).(*object)
-			if class != "NoSuchNode" && want.len() == 1 {
-				if _, ok := allObj.get(class); !ok {
+			want := mustParse(t, mustRead(t, f)).(*pyjson.Object)
+			if class != "NoSuchNode" && want.Len() == 1 {
+				if _, ok := allObj.Get(class); !ok {
 					t.Skipf("core class %s not implemented yet", class)
 				}
 			}
@@ -210,12 +211,12 @@ func TestConformanceObjectInfo(t *testing.T) {
 				t.Errorf("differs from the capture:\n%s", strings.Join(d, "\n"))
 			}
 			if !sameKeyOrder(got, want) {
-				t.Errorf("key order differs:\n got %s\nwant %s", truncate(string(encodeJSON(got)), 600), truncate(string(encodeJSON(want)), 600))
+				t.Errorf("key order differs:\n got %s\nwant %s", truncate(string(pyjson.Marshal(got)), 600), truncate(string(pyjson.Marshal(want)), 600))
 			}
 			if class != "NoSuchNode" {
-				entry, _ := got.(*object).get(class)
-				fromAll, _ := allObj.get(class)
-				if string(encodeJSON(entry)) != string(encodeJSON(fromAll)) {
+				entry, _ := got.(*pyjson.Object).Get(class)
+				fromAll, _ := allObj.Get(class)
+				if string(pyjson.Marshal(entry)) != string(pyjson.Marshal(fromAll)) {
 					t.Errorf("/object_info and /object_info/%s differ", class)
 				}
 			}
@@ -223,12 +224,12 @@ func TestConformanceObjectInfo(t *testing.T) {
 	}
 }
 
-func setImageList(t *testing.T, want *object, class string, list []any) {
+func setImageList(t *testing.T, want *pyjson.Object, class string, list []any) {
 	t.Helper()
-	c, _ := want.get(class)
-	in, _ := c.(*object).get("input")
-	req, _ := in.(*object).get("required")
-	img, _ := req.(*object).get("image")
+	c, _ := want.Get(class)
+	in, _ := c.(*pyjson.Object).Get("input")
+	req, _ := in.(*pyjson.Object).Get("required")
+	img, _ := req.(*pyjson.Object).Get("image")
 	spec := img.([]any)
 	spec[0] = list
 }
@@ -237,13 +238,13 @@ func setImageList(t *testing.T, want *object, class string, list []any) {
 // the same order throughout.
 func sameKeyOrder(a, b any) bool {
 	switch x := b.(type) {
-	case *object:
-		y, ok := a.(*object)
-		if !ok || !slices.Equal(x.keys, y.keys) {
+	case *pyjson.Object:
+		y, ok := a.(*pyjson.Object)
+		if !ok || !slices.Equal(x.Keys(), y.Keys()) {
 			return false
 		}
-		for _, k := range x.keys {
-			if !sameKeyOrder(y.vals[k], x.vals[k]) {
+		for _, k := range x.Keys() {
+			if !sameKeyOrder(y.Value(k), x.Value(k)) {
 				return false
 			}
 		}

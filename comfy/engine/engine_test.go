@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const chainPrompt = `{
@@ -185,5 +189,32 @@ func TestTypeUnionsWildcardsAndSecrets(t *testing.T) {
 	s, data = e.postJSON("/prompt", `{"prompt": {"1": {"class_type": "TestCombo", "inputs": {"mode": "a", "v3": "x", "ratio": 0.5, "flag": true}}, "2": {"class_type": "TestAny", "inputs": {"x": 1, "y": ["1", 0]}}}}`)
 	if s != 200 {
 		t.Errorf("INT into FLOAT,INT = %d %s", s, data)
+	}
+}
+
+// Nodes see the engine's clock and the prompt's JSON in the client's key
+// order: SaveImage dates its folder with Config.Now and writes the prompt
+// chunk with the keys where the client put them.
+func TestNodesSeeClockAndPromptOrder(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.Local)
+	e := newTestEnv(t, &Config{Now: func() time.Time { return now }})
+	ws := e.dial("c")
+	ws.next()
+	prompt := `{"9": {"inputs": {"images": ["10", 0], "filename_prefix": "%year%-%month%-%day%/shot_%hour%%minute%%second%"}, "class_type": "SaveImage"},
+		"10": {"class_type": "EmptyImage", "inputs": {"width": 2, "height": 1, "batch_size": 1, "color": 0}}}`
+	status, resp := e.postPrompt(prompt, "c")
+	if status != 200 {
+		t.Fatalf("POST /prompt = %d %v", status, resp)
+	}
+	ws.untilDone(resp["prompt_id"].(string))
+	data, err := os.ReadFile(filepath.Join(e.s.OutputDir(), "2030-01-02", "shot_030405_00001_.png"))
+	if err != nil {
+		t.Fatalf("SaveImage did not use the engine's clock: %v", err)
+	}
+	want := `tEXtprompt` + "\x00" + `{"9": {"inputs": {"images": ["10", 0], "filename_prefix": "%year%-%month%-%day%/shot_%hour%%minute%%second%"}, "class_type": "SaveImage"}, ` +
+		`"10": {"class_type": "EmptyImage", "inputs": {"width": 2, "height": 1, "batch_size": 1, "color": 0}}}`
+	if !bytes.Contains(data, []byte(want)) {
+		t.Errorf("no prompt chunk %q in %q", want, data)
 	}
 }

@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/comfypod/comfypod/internal/pyjson"
+
 // execList is ComfyUI's ExecutionList (comfy_execution/graph.py): a
 // topological dissolve of the graph from the output nodes, which picks the
 // next ready node the way ux_friendly_pick_node does (an output node first,
@@ -7,7 +9,7 @@ package engine
 // else the first ready node). Pending nodes keep insertion order, which is
 // what makes the order of independent branches deterministic.
 type execList struct {
-	prompt   *object
+	prompt   *pyjson.Object
 	isCached func(id string) bool
 	isOutput func(id string) bool
 
@@ -32,7 +34,7 @@ func (s *orderedSet) add(k string) bool {
 	return true
 }
 
-func newExecList(prompt *object, isCached, isOutput func(string) bool) *execList {
+func newExecList(prompt *pyjson.Object, isCached, isOutput func(string) bool) *execList {
 	return &execList{
 		prompt:     prompt,
 		isCached:   isCached,
@@ -62,16 +64,16 @@ func linkOf(v any) (from string, socket any, ok bool) {
 	return s, l[1], true
 }
 
-func nodeInputs(prompt *object, id string) *object {
-	n, ok := prompt.vals[id].(*object)
+func nodeInputs(prompt *pyjson.Object, id string) *pyjson.Object {
+	n, ok := prompt.Value(id).(*pyjson.Object)
 	if !ok {
-		return newObject()
+		return pyjson.NewObject()
 	}
-	in, _ := n.get("inputs")
-	if o, ok := in.(*object); ok {
+	in, _ := n.Get("inputs")
+	if o, ok := in.(*pyjson.Object); ok {
 		return o
 	}
-	return newObject()
+	return pyjson.NewObject()
 }
 
 // addNode adds id and its uncached ancestors (add_node).
@@ -91,9 +93,9 @@ func (l *execList) addNode(id string) {
 		l.blockCount[uid] = 0
 		l.blocking[uid] = &orderedSet{has: map[string]bool{}}
 		inputs := nodeInputs(l.prompt, uid)
-		for _, k := range inputs.keys {
-			from, _, ok := linkOf(inputs.vals[k])
-			if !ok || !l.prompt.has(from) {
+		for _, k := range inputs.Keys() {
+			from, _, ok := linkOf(inputs.Value(k))
+			if !ok || !l.prompt.Has(from) {
 				continue
 			}
 			if !l.isCached(from) {

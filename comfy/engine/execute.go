@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -9,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/comfypod/comfypod/comfy/engine/node"
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // This file is ComfyUI's PromptExecutor.execute_async and execute(): one
@@ -28,12 +30,13 @@ type run struct {
 	progress *progressState
 	progMu   sync.Mutex // node code may report progress from its own goroutines
 
-	sigs      map[string]sigKey
-	outputs   map[string][]any // outputs produced or served from cache in this run
-	executed  []string
-	plain     map[string]any // the prompt as plain Go values, for node code
-	extraPNG  map[string]any
-	lastError error
+	sigs       map[string]sigKey
+	outputs    map[string][]any // outputs produced or served from cache in this run
+	executed   []string
+	plain      map[string]any  // the prompt as plain Go values, for node code
+	promptJSON json.RawMessage // the prompt as JSON, keys in the client's order
+	extraPNG   map[string]any
+	lastError  error
 }
 
 // errInterrupted marks a node stopped by POST /interrupt (ComfyUI's
@@ -47,7 +50,7 @@ type nodeFailure struct {
 	excType       string
 	excMessage    string
 	traceback     []any
-	currentInputs *object
+	currentInputs *pyjson.Object
 }
 
 func (r *run) target() target {
@@ -60,8 +63,8 @@ func (r *run) target() target {
 // addMessage is PromptExecutor.add_message: the message gets a timestamp,
 // goes into history, and is sent to the prompt's client (or to everybody
 // when bcast is set and the prompt has no client).
-func (r *run) addMessage(event string, data *object, bcast bool) {
-	data.set("timestamp", r.s.now().UnixMilli())
+func (r *run) addMessage(event string, data *pyjson.Object, bcast bool) {
+	data.Set("timestamp", r.s.now().UnixMilli())
 	r.msgs = append(r.msgs, []any{event, data})
 	if r.hasClient || bcast {
 		r.s.hub.send(r.target(), message(event, data))
@@ -86,7 +89,7 @@ func (s *Server) runPrompt(ctx context.Context, it *queueItem, taskID int) {
 	}()
 
 	r := &run{s: s, item: it, ctx: rctx, outputs: map[string][]any{}}
-	if cid, ok := it.extra.get("client_id"); ok && cid != nil {
+	if cid, ok := it.extra.Get("client_id"); ok && cid != nil {
 		r.hasClient = true
 		if str, isStr := cid.(string); isStr {
 			r.clientID = str
@@ -95,24 +98,25 @@ func (s *Server) runPrompt(ctx context.Context, it *queueItem, taskID int) {
 			r.clientID = "\x00" + pyRepr(cid)
 		}
 	}
-	if pi, ok := it.extra.get("extra_pnginfo"); ok {
-		if m, isMap := toPlain(pi).(map[string]any); isMap {
+	if pi, ok := it.extra.Get("extra_pnginfo"); ok {
+		if m, isMap := pyjson.ToGo(pi).(map[string]any); isMap {
 			r.extraPNG = m
 		}
 	}
-	r.plain, _ = toPlain(it.prompt).(map[string]any)
+	r.plain, _ = pyjson.ToGo(it.prompt).(map[string]any)
+	r.promptJSON = pyjson.Marshal(it.prompt)
 	s.hub.setRunning(r.clientID, r.hasClient)
-	s.log.Info("prompt started", "prompt_id", it.id, "nodes", it.prompt.len(), "outputs", len(it.outputs))
+	s.log.Info("prompt started", "prompt_id", it.id, "nodes", it.prompt.Len(), "outputs", len(it.outputs))
 
 	success := r.executeSafely()
 
 	// History result: the UI of every node of the prompt that has one in the
 	// cache (ComfyUI reads its ui cache for all the prompt's nodes).
-	outputs, meta := newObject(), newObject()
-	for _, id := range it.prompt.keys {
+	outputs, meta := pyjson.NewObject(), pyjson.NewObject()
+	for _, id := range it.prompt.Keys() {
 		if e, ok := s.caches.ui[r.sigs[id]]; ok {
-			outputs.set(id, e.output)
-			meta.set(id, e.meta)
+			outputs.Set(id, e.output)
+			meta.Set(id, e.meta)
 		}
 	}
 	s.hub.clearLastNode()
@@ -121,14 +125,14 @@ func (s *Server) runPrompt(ctx context.Context, it *queueItem, taskID int) {
 	if !success {
 		statusStr = "error"
 	}
-	entry := newObject().
-		set("prompt", it.tuple()).
-		set("outputs", outputs).
-		set("status", newObject().set("status_str", statusStr).set("completed", success).set("messages", r.msgs)).
-		set("meta", meta)
+	entry := pyjson.NewObject().
+		Set("prompt", it.tuple()).
+		Set("outputs", outputs).
+		Set("status", pyjson.NewObject().Set("status_str", statusStr).Set("completed", success).Set("messages", r.msgs)).
+		Set("meta", meta)
 	s.q.taskDone(taskID, entry)
 	if r.hasClient {
-		s.hub.send(to(r.clientID), message("executing", newObject().set("node", nil).set("prompt_id", it.id)))
+		s.hub.send(to(r.clientID), message("executing", pyjson.NewObject().Set("node", nil).Set("prompt_id", it.id)))
 	}
 	if success {
 		s.log.Info("prompt finished", "prompt_id", it.id, "status", statusStr)
@@ -154,15 +158,15 @@ func (r *run) executeSafely() (ok bool) {
 // execute runs the prompt's nodes and reports whether it succeeded.
 func (r *run) execute() bool {
 	s, it := r.s, r.item
-	r.addMessage("execution_start", newObject().set("prompt_id", it.id), false)
+	r.addMessage("execution_start", pyjson.NewObject().Set("prompt_id", it.id), false)
 	r.progress = newProgressState(it.id)
 
 	// Signatures of every node of the prompt, then keep only their cache
 	// entries (set_prompt + clean_unused).
 	b := &sigBuilder{prompt: it.prompt, reg: s.reg, memo: map[string]sigKey{}, isChanged: r.isChanged}
-	r.sigs = make(map[string]sigKey, it.prompt.len())
-	keep := make(map[sigKey]bool, it.prompt.len())
-	for _, id := range it.prompt.keys {
+	r.sigs = make(map[string]sigKey, it.prompt.Len())
+	keep := make(map[sigKey]bool, it.prompt.Len())
+	for _, id := range it.prompt.Keys() {
 		k := b.sig(id)
 		r.sigs[id] = k
 		keep[k] = true
@@ -170,15 +174,15 @@ func (r *run) execute() bool {
 	s.caches.clean(keep)
 
 	cached := []any{}
-	for _, id := range it.prompt.keys {
+	for _, id := range it.prompt.Keys() {
 		if _, ok := s.caches.outputs[r.sigs[id]]; ok {
 			cached = append(cached, id)
 		}
 	}
-	r.addMessage("execution_cached", newObject().set("nodes", cached).set("prompt_id", it.id), false)
+	r.addMessage("execution_cached", pyjson.NewObject().Set("nodes", cached).Set("prompt_id", it.id), false)
 
-	currentOutputs := make([]any, 0, it.prompt.len())
-	for _, id := range it.prompt.keys {
+	currentOutputs := make([]any, 0, it.prompt.Len())
+	for _, id := range it.prompt.Keys() {
 		currentOutputs = append(currentOutputs, id)
 	}
 
@@ -191,7 +195,7 @@ func (r *run) execute() bool {
 		id, ok := list.next()
 		if !ok {
 			nodes := list.cycleNodes()
-			r.fail(&nodeFailure{nodeID: nodes[0], excType: "graph.DependencyCycleError", excMessage: "Dependency cycle detected", traceback: []any{}, currentInputs: newObject()}, currentOutputs)
+			r.fail(&nodeFailure{nodeID: nodes[0], excType: "graph.DependencyCycleError", excMessage: "Dependency cycle detected", traceback: []any{}, currentInputs: pyjson.NewObject()}, currentOutputs)
 			return false
 		}
 		if f := r.executeNode(id); f != nil {
@@ -200,7 +204,7 @@ func (r *run) execute() bool {
 		}
 		list.complete(id)
 	}
-	r.addMessage("execution_success", newObject().set("prompt_id", it.id), false)
+	r.addMessage("execution_success", pyjson.NewObject().Set("prompt_id", it.id), false)
 	return true
 }
 
@@ -210,19 +214,19 @@ func (r *run) isOutputNode(id string) bool {
 }
 
 func (r *run) classOf(id string) *classEntry {
-	n, ok := r.item.prompt.vals[id].(*object)
+	n, ok := r.item.prompt.Value(id).(*pyjson.Object)
 	if !ok {
 		return nil
 	}
-	ct, _ := n.get("class_type")
+	ct, _ := n.Get("class_type")
 	name, _ := ct.(string)
 	return r.s.reg.byName[name]
 }
 
 // isChanged evaluates a class's IsChanged on the node's constant inputs. A
 // node may carry its own "is_changed" value, which ComfyUI uses instead.
-func (r *run) isChanged(id string, ce *classEntry, n *object) (v any, ok bool) {
-	if own, has := n.get("is_changed"); has {
+func (r *run) isChanged(id string, ce *classEntry, n *pyjson.Object) (v any, ok bool) {
+	if own, has := n.Get("is_changed"); has {
 		return own, true
 	}
 	defer func() {
@@ -248,11 +252,13 @@ func (r *run) env(id string) *node.Env {
 		PromptID:        r.item.id,
 		NodeID:          id,
 		Prompt:          r.plain,
+		PromptJSON:      r.promptJSON,
 		ExtraPNGInfo:    r.extraPNG,
 		DisableMetadata: s.cfg.DisableMetadata,
 		Progress:        func(value, max float64) { r.reportProgress(id, value, max) },
 		Text:            func(text string) { r.sendText(id, text) },
 		Rand:            s.rand,
+		Now:             s.now,
 	}
 }
 
@@ -263,11 +269,11 @@ func (r *run) reportProgress(id string, value, max float64) {
 	defer r.progMu.Unlock()
 	r.progress.update(id, value, max)
 	r.sendProgressState()
-	r.s.hub.send(r.target(), message("progress", newObject().
-		set("value", progressNumber(value)).
-		set("max", progressNumber(max)).
-		set("prompt_id", r.item.id).
-		set("node", id)))
+	r.s.hub.send(r.target(), message("progress", pyjson.NewObject().
+		Set("value", progressNumber(value)).
+		Set("max", progressNumber(max)).
+		Set("prompt_id", r.item.id).
+		Set("node", id)))
 }
 
 // sendText sends a node's progress text as a binary TEXT frame (type 3) to
@@ -292,8 +298,8 @@ func (r *run) executeNode(id string) *nodeFailure {
 			if e, ok := s.caches.ui[sig]; ok {
 				output = e.output
 			}
-			s.hub.send(to(r.clientID), message("executed", newObject().
-				set("node", id).set("display_node", id).set("output", output).set("prompt_id", r.item.id)))
+			s.hub.send(to(r.clientID), message("executed", pyjson.NewObject().
+				Set("node", id).Set("display_node", id).Set("output", output).Set("prompt_id", r.item.id)))
 		}
 		r.progMu.Lock()
 		r.progress.finish(id)
@@ -313,8 +319,8 @@ func (r *run) executeNode(id string) *nodeFailure {
 		return fail
 	}
 	if r.hasClient {
-		s.hub.sendExecuting(r.clientID, id, message("executing", newObject().
-			set("node", id).set("display_node", id).set("prompt_id", r.item.id)))
+		s.hub.sendExecuting(r.clientID, id, message("executing", pyjson.NewObject().
+			Set("node", id).Set("display_node", id).Set("prompt_id", r.item.id)))
 	}
 	if r.ctx.Err() != nil {
 		return &nodeFailure{nodeID: id, interrupted: true}
@@ -336,14 +342,14 @@ func (r *run) executeNode(id string) *nodeFailure {
 		outs = []any{}
 	}
 	if len(ui) > 0 {
-		output := fromGo(ui)
+		output := pyjson.FromGo(ui)
 		s.caches.ui[sig] = &uiEntry{
-			meta:   newObject().set("node_id", id).set("display_node", id).set("parent_node", nil).set("real_node_id", id),
+			meta:   pyjson.NewObject().Set("node_id", id).Set("display_node", id).Set("parent_node", nil).Set("real_node_id", id),
 			output: output,
 		}
 		if r.hasClient {
-			s.hub.send(to(r.clientID), message("executed", newObject().
-				set("node", id).set("display_node", id).set("output", output).set("prompt_id", r.item.id)))
+			s.hub.send(to(r.clientID), message("executed", pyjson.NewObject().
+				Set("node", id).Set("display_node", id).Set("output", output).Set("prompt_id", r.item.id)))
 		}
 	}
 	s.caches.outputs[sig] = outs
@@ -377,12 +383,12 @@ func callNode(ctx context.Context, c *node.Class, env *node.Env, in node.Inputs)
 // gatherInputs is get_input_data: linked values from this run's outputs,
 // declared constants converted for node code, and the hidden inputs (which
 // node code reads from its Env; they appear in current_inputs only).
-func (r *run) gatherInputs(id string, ce *classEntry) (node.Inputs, *object, *nodeFailure) {
+func (r *run) gatherInputs(id string, ce *classEntry) (node.Inputs, *pyjson.Object, *nodeFailure) {
 	in := node.Inputs{}
-	formatted := newObject()
+	formatted := pyjson.NewObject()
 	inputs := nodeInputs(r.item.prompt, id)
-	for _, k := range inputs.keys {
-		v := inputs.vals[k]
+	for _, k := range inputs.Keys() {
+		v := inputs.Value(k)
 		ie, declared := ce.byName[k]
 		if from, socket, ok := linkOf(v); ok {
 			outs, have := r.outputs[from]
@@ -395,16 +401,16 @@ func (r *run) gatherInputs(id string, ce *classEntry) (node.Inputs, *object, *no
 			switch {
 			case !have || idx >= len(outs):
 				in[k] = nil
-				formatted.set(k, []any{nil})
+				formatted.Set(k, []any{nil})
 			case idx < -len(outs):
 				return nil, nil, &nodeFailure{nodeID: id, excType: "IndexError", excMessage: "list index out of range\n",
-					traceback: engineTraceback(ce.name, "obj = cached_output[output_index]"), currentInputs: newObject()}
+					traceback: engineTraceback(ce.name, "obj = cached_output[output_index]"), currentInputs: pyjson.NewObject()}
 			default:
 				if idx < 0 {
 					idx += len(outs)
 				}
 				in[k] = outs[idx]
-				formatted.set(k, []any{formatValue(outs[idx])})
+				formatted.Set(k, []any{formatValue(outs[idx])})
 			}
 			continue
 		}
@@ -413,22 +419,22 @@ func (r *run) gatherInputs(id string, ce *classEntry) (node.Inputs, *object, *no
 		}
 		gv := goInput(ie, v)
 		in[k] = gv
-		formatted.set(k, []any{formatValue(v)})
+		formatted.Set(k, []any{formatValue(v)})
 	}
 	for _, h := range ce.hidden {
 		switch h.Type {
 		case "PROMPT":
-			formatted.set(h.Name, []any{pyRepr(r.item.prompt)})
+			formatted.Set(h.Name, []any{pyRepr(r.item.prompt)})
 		case "EXTRA_PNGINFO":
-			v, _ := r.item.extra.get("extra_pnginfo")
-			formatted.set(h.Name, []any{formatValue(v)})
+			v, _ := r.item.extra.Get("extra_pnginfo")
+			formatted.Set(h.Name, []any{formatValue(v)})
 		case "UNIQUE_ID":
-			formatted.set(h.Name, []any{id})
+			formatted.Set(h.Name, []any{id})
 		case "DYNPROMPT":
-			formatted.set(h.Name, []any{"<comfy_execution.graph.DynamicPrompt object>"})
+			formatted.Set(h.Name, []any{"<comfy_execution.graph.DynamicPrompt object>"})
 		case "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG":
 			// Secrets never appear in error messages.
-			formatted.set(h.Name, []any{nil})
+			formatted.Set(h.Name, []any{nil})
 		}
 	}
 	return in, formatted, nil
@@ -463,14 +469,14 @@ func formatValue(v any) any {
 		return formatImage(x)
 	case *node.Mask:
 		return formatMask(x)
-	case *object, []any:
+	case *pyjson.Object, []any:
 		return pyStr(x)
 	}
-	return pyStr(fromGo(v))
+	return pyStr(pyjson.FromGo(v))
 }
 
 // failure turns a node error into execution_error details.
-func (r *run) failure(id string, ce *classEntry, err error, formatted *object) *nodeFailure {
+func (r *run) failure(id string, ce *classEntry, err error, formatted *pyjson.Object) *nodeFailure {
 	f := &nodeFailure{nodeID: id, currentInputs: formatted}
 	var ee *node.ExecError
 	var np *nodePanic
@@ -522,21 +528,21 @@ func (r *run) fail(f *nodeFailure, currentOutputs []any) {
 	}
 	if f.interrupted {
 		r.lastError = errInterrupted
-		r.addMessage("execution_interrupted", newObject().
-			set("prompt_id", r.item.id).
-			set("node_id", f.nodeID).
-			set("node_type", nodeType).
-			set("executed", executed), true)
+		r.addMessage("execution_interrupted", pyjson.NewObject().
+			Set("prompt_id", r.item.id).
+			Set("node_id", f.nodeID).
+			Set("node_type", nodeType).
+			Set("executed", executed), true)
 		return
 	}
-	r.addMessage("execution_error", newObject().
-		set("prompt_id", r.item.id).
-		set("node_id", f.nodeID).
-		set("node_type", nodeType).
-		set("executed", executed).
-		set("exception_message", f.excMessage).
-		set("exception_type", f.excType).
-		set("traceback", f.traceback).
-		set("current_inputs", f.currentInputs).
-		set("current_outputs", currentOutputs), false)
+	r.addMessage("execution_error", pyjson.NewObject().
+		Set("prompt_id", r.item.id).
+		Set("node_id", f.nodeID).
+		Set("node_type", nodeType).
+		Set("executed", executed).
+		Set("exception_message", f.excMessage).
+		Set("exception_type", f.excType).
+		Set("traceback", f.traceback).
+		Set("current_inputs", f.currentInputs).
+		Set("current_outputs", currentOutputs), false)
 }

@@ -1,6 +1,10 @@
 package engine
 
-import "container/list"
+import (
+	"container/list"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
+)
 
 // history holds finished prompts in insertion order, like ComfyUI's history
 // dict: re-using a prompt id replaces the entry in place, and once the size
@@ -15,14 +19,14 @@ type history struct {
 
 type historyEntry struct {
 	elem  *list.Element
-	value *object
+	value *pyjson.Object
 }
 
 func newHistory(capacity int) *history {
 	return &history{capacity: capacity, order: list.New(), entries: map[string]*historyEntry{}}
 }
 
-func (h *history) put(id string, v *object) {
+func (h *history) put(id string, v *pyjson.Object) {
 	if e, ok := h.entries[id]; ok {
 		e.value = v
 		return
@@ -49,7 +53,7 @@ func (h *history) clear() {
 	h.entries = map[string]*historyEntry{}
 }
 
-func (h *history) get(id string) (*object, bool) {
+func (h *history) get(id string) (*pyjson.Object, bool) {
 	e, ok := h.entries[id]
 	if !ok {
 		return nil, false
@@ -61,8 +65,8 @@ func (h *history) get(id string) (*object, bool) {
 // the newest max_items entries; otherwise entries from offset on, at most
 // max_items of them (ComfyUI's loop, quirks included: max_items=0 with an
 // explicit offset still returns one entry).
-func (h *history) page(maxItems *int, offset int) *object {
-	out := newObject()
+func (h *history) page(maxItems *int, offset int) *pyjson.Object {
+	out := pyjson.NewObject()
 	if offset < 0 && maxItems != nil {
 		offset = len(h.entries) - *maxItems
 	}
@@ -70,8 +74,8 @@ func (h *history) page(maxItems *int, offset int) *object {
 	for el := h.order.Front(); el != nil; el = el.Next() {
 		if i >= offset {
 			id := el.Value.(string)
-			out.set(id, h.entries[id].value)
-			if maxItems != nil && out.len() >= *maxItems {
+			out.Set(id, h.entries[id].value)
+			if maxItems != nil && out.Len() >= *maxItems {
 				break
 			}
 		}

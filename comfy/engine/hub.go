@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // hub is the set of websocket clients and the single ordered path every
@@ -143,7 +145,7 @@ func to(sid string) target { return target{sid: sid} }
 
 // message encodes {"type": event, "data": data}.
 func message(event string, data any) frame {
-	return frame{data: encodeJSON(newObject().set("type", event).set("data", data))}
+	return frame{data: pyjson.Marshal(pyjson.NewObject().Set("type", event).Set("data", data))}
 }
 
 // binaryFrame encodes a binary event: a big-endian uint32 type, then data.

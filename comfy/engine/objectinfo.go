@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/comfypod/comfypod/comfy/engine/node"
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // classInfo returns a class's /object_info entry as a JSON value, with the
@@ -25,27 +26,27 @@ func (s *Server) classInfo(ce *classEntry) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", ce.name, err)
 	}
-	return parseJSON(data)
+	return pyjson.Parse(data)
 }
 
 // handleObjectInfo serves every class. A class whose entry cannot be built
 // is left out and logged, as ComfyUI does.
 func (s *Server) handleObjectInfo(w http.ResponseWriter, r *http.Request) {
-	out := newObject()
+	out := pyjson.NewObject()
 	for _, name := range s.reg.order {
 		v, err := s.classInfo(s.reg.byName[name])
 		if err != nil {
 			s.log.Error("object_info: class left out", "class", name, "err", err)
 			continue
 		}
-		out.set(name, v)
+		out.Set(name, v)
 	}
 	writeJSONResponse(w, http.StatusOK, out)
 }
 
 // handleObjectInfoClass serves one class, or {} for an unknown one.
 func (s *Server) handleObjectInfoClass(w http.ResponseWriter, r *http.Request) {
-	out := newObject()
+	out := pyjson.NewObject()
 	if ce, ok := s.reg.byName[r.PathValue("class")]; ok {
 		v, err := s.classInfo(ce)
 		if err != nil {
@@ -53,7 +54,7 @@ func (s *Server) handleObjectInfoClass(w http.ResponseWriter, r *http.Request) {
 			writeText(w, http.StatusInternalServerError, "the class description cannot be built")
 			return
 		}
-		out.set(ce.name, v)
+		out.Set(ce.name, v)
 	}
 	writeJSONResponse(w, http.StatusOK, out)
 }

@@ -1,6 +1,10 @@
 package engine
 
-import "math"
+import (
+	"math"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
+)
 
 // progressState is ComfyUI's ProgressRegistry for one prompt: the state of
 // every node seen so far, sent whole in each progress_state message. Values
@@ -56,22 +60,22 @@ func progressNumber(f float64) any {
 }
 
 // message returns the progress_state payload: every node that is not pending.
-func (p *progressState) message() *object {
-	nodes := newObject()
+func (p *progressState) message() *pyjson.Object {
+	nodes := pyjson.NewObject()
 	for _, id := range p.order {
 		n := p.nodes[id]
 		if n.state == "pending" {
 			continue
 		}
-		nodes.set(id, newObject().
-			set("value", n.value).
-			set("max", n.max).
-			set("state", n.state).
-			set("node_id", id).
-			set("prompt_id", p.promptID).
-			set("display_node_id", id).
-			set("parent_node_id", nil).
-			set("real_node_id", id))
+		nodes.Set(id, pyjson.NewObject().
+			Set("value", n.value).
+			Set("max", n.max).
+			Set("state", n.state).
+			Set("node_id", id).
+			Set("prompt_id", p.promptID).
+			Set("display_node_id", id).
+			Set("parent_node_id", nil).
+			Set("real_node_id", id))
 	}
-	return newObject().set("prompt_id", p.promptID).set("nodes", nodes)
+	return pyjson.NewObject().Set("prompt_id", p.promptID).Set("nodes", nodes)
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // ComfyUI coerces constant inputs with Python's int(), float(), str() and
@@ -104,7 +106,7 @@ func parsePyIntString(s string) (any, bool) {
 			return nil, false
 		}
 	}
-	if len(t) > maxIntDigits {
+	if len(t) > pyjson.MaxIntDigits {
 		return nil, false
 	}
 	if neg {
@@ -221,8 +223,8 @@ func pyBool(v any) bool {
 		return x.Sign() != 0
 	case float64:
 		return x != 0
-	case *object:
-		return x.len() > 0
+	case *pyjson.Object:
+		return x.Len() > 0
 	case []any:
 		return len(x) > 0
 	}
@@ -324,14 +326,14 @@ func pyEqual(a, b any) bool {
 			}
 		}
 		return true
-	case *object:
-		y, ok := b.(*object)
-		if !ok || x.len() != y.len() {
+	case *pyjson.Object:
+		y, ok := b.(*pyjson.Object)
+		if !ok || x.Len() != y.Len() {
 			return false
 		}
-		for _, k := range x.keys {
-			yv, ok := y.vals[k]
-			if !ok || !pyEqual(x.vals[k], yv) {
+		for _, k := range x.Keys() {
+			yv, ok := y.Get(k)
+			if !ok || !pyEqual(x.Value(k), yv) {
 				return false
 			}
 		}

@@ -1,29 +1,13 @@
 package engine
 
 import (
-	"math"
 	"path/filepath"
 	"testing"
 
 	"github.com/comfypod/comfypod/comfy/engine/node"
+	"github.com/comfypod/comfypod/internal/pyjson"
 	"github.com/comfypod/comfypod/internal/testenv"
 )
-
-func TestPyFloatRepr(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		f    float64
-		want string
-	}{
-		{0, "0.0"}, {1, "1.0"}, {-0.5, "-0.5"}, {0.1, "0.1"}, {1e-05, "1e-05"}, {0.0001, "0.0001"},
-		{1e16, "1e+16"}, {1234567890123456.0, "1234567890123456.0"}, {1.5e300, "1.5e+300"},
-		{16384, "16384.0"}, {0.30000000000000004, "0.30000000000000004"}, {math.Inf(1), "inf"}, {math.NaN(), "nan"},
-	} {
-		if got := pyFloatRepr(c.f); got != c.want {
-			t.Errorf("repr(%v) = %q, want %q", c.f, got, c.want)
-		}
-	}
-}
 
 func TestPyConversions(t *testing.T) {
 	t.Parallel()
@@ -50,14 +34,14 @@ func TestPyConversions(t *testing.T) {
 		{`0`, "0", "0.0", "0", false},
 		{`"it's"`, "invalid literal for int() with base 10: \"it's\"", "could not convert string to float: \"it's\"", "it's", true},
 	} {
-		v, err := parseJSON([]byte(c.in))
+		v, err := pyjson.Parse([]byte(c.in))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n, exc := pyInt(v); exc != nil && exc.Msg != c.i || exc == nil && pyStr(n) != c.i {
 			t.Errorf("int(%s) = %v %v, want %s", c.in, n, exc, c.i)
 		}
-		if f, exc := pyFloat(v); exc != nil && exc.Msg != c.f || exc == nil && pyFloatRepr(f) != c.f {
+		if f, exc := pyFloat(v); exc != nil && exc.Msg != c.f || exc == nil && pyjson.FormatFloat(f) != c.f {
 			t.Errorf("float(%s) = %v %v, want %s", c.in, f, exc, c.f)
 		}
 		if s := pyStr(v); s != c.str {
@@ -65,30 +49,6 @@ func TestPyConversions(t *testing.T) {
 		}
 		if b := pyBool(v); b != c.bool {
 			t.Errorf("bool(%s) = %v", c.in, b)
-		}
-	}
-}
-
-func TestJSONCodec(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct{ in, want string }{
-		{`{"b": 1, "a": [1.0, 2.5e-7, true, null]}`, `{"b": 1, "a": [1.0, 2.5e-07, true, null]}`},
-		{`{"k": 1, "k": 2, "j": 3}`, `{"k": 2, "j": 3}`},
-		{`"caf\u00e9 \ud83d\ude00 <&>"`, `"caf\u00e9 \ud83d\ude00 <&>"`},
-		{`[NaN, Infinity, -Infinity, 1e999]`, `[NaN, Infinity, -Infinity, Infinity]`},
-		{`"tab\tnew\nline\u0001"`, `"tab\tnew\nline\u0001"`},
-	} {
-		v, err := parseJSON([]byte(c.in))
-		if err != nil {
-			t.Fatalf("%s: %v", c.in, err)
-		}
-		if got := string(encodeJSON(v)); got != c.want {
-			t.Errorf("%s → %s, want %s", c.in, got, c.want)
-		}
-	}
-	for _, bad := range []string{``, `{`, `[1,]`, `{"a" 1}`, `01`, `1.`, `"x`, `tru`, `{"a": 1} x`, "\"\x01\""} {
-		if _, err := parseJSON([]byte(bad)); err == nil {
-			t.Errorf("parseJSON(%q) succeeded", bad)
 		}
 	}
 }
@@ -101,7 +61,7 @@ func TestFromGoKeepsFloats(t *testing.T) {
 		"count":  3,
 	}
 	want := `{"count": 3, "gifs": [{"filename": "x_00001.mp4", "format": "video/h264-mp4", "frame_rate": 16.0}], "images": [{"filename": "a.png", "subfolder": "", "type": "output"}]}`
-	if got := string(encodeJSON(fromGo(ui))); got != want {
+	if got := string(pyjson.Marshal(pyjson.FromGo(ui))); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
@@ -131,13 +91,13 @@ func TestTensorFormat(t *testing.T) {
 // the current_inputs torch printed in the corpus.
 func TestTensorFormatMatchesCapture(t *testing.T) {
 	t.Parallel()
-	h := mustParse(t, mustRead(t, filepath.Join(testenv.Conformance(t), "cases", "runtime_blend_bad_mode", "expected", "history.json"))).(*object)
-	entry, _ := h.get("PROMPT_ID")
-	st, _ := entry.(*object).get("status")
-	msgs, _ := st.(*object).get("messages")
-	last := msgs.([]any)[len(msgs.([]any))-1].([]any)[1].(*object)
-	ci, _ := last.get("current_inputs")
-	img1, _ := ci.(*object).get("image1")
+	h := mustParse(t, mustRead(t, filepath.Join(testenv.Conformance(t), "cases", "runtime_blend_bad_mode", "expected", "history.json"))).(*pyjson.Object)
+	entry, _ := h.Get("PROMPT_ID")
+	st, _ := entry.(*pyjson.Object).Get("status")
+	msgs, _ := st.(*pyjson.Object).Get("messages")
+	last := msgs.([]any)[len(msgs.([]any))-1].([]any)[1].(*pyjson.Object)
+	ci, _ := last.Get("current_inputs")
+	img1, _ := ci.(*pyjson.Object).Get("image1")
 	want := img1.([]any)[0].(string)
 
 	im := node.NewImage(1, 8, 8, 3)

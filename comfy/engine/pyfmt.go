@@ -1,69 +1,17 @@
 package engine
 
 import (
-	"math"
 	"math/big"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // ComfyUI builds many of its messages with Python's str() and repr() of JSON
 // values ("Value 16385 bigger than max of 16384", "'abc'", "['a', 'b']"). The
-// helpers here reproduce those spellings for the value model of pyjson.go.
-
-// pyFloatRepr returns repr(f) for a finite float: the shortest digits that
-// round-trip, in positional notation for exponents -4 ≤ e < 16 (always with a
-// fraction, "1.0") and scientific notation otherwise ("1e-05", "1e+16").
-func pyFloatRepr(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	}
-	s := strconv.FormatFloat(f, 'e', -1, 64) // d.ddde±XX
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	mant, expStr, _ := strings.Cut(s, "e")
-	exp, _ := strconv.Atoi(expStr)
-	digits := strings.Replace(mant, ".", "", 1)
-	var out string
-	if exp >= -4 && exp < 16 {
-		if exp >= 0 {
-			if len(digits) <= exp+1 {
-				out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
-			} else {
-				out = digits[:exp+1] + "." + digits[exp+1:]
-			}
-		} else {
-			out = "0." + strings.Repeat("0", -exp-1) + digits
-		}
-	} else {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		sign := "+"
-		if exp < 0 {
-			sign = "-"
-			exp = -exp
-		}
-		e := strconv.Itoa(exp)
-		if len(e) < 2 {
-			e = "0" + e
-		}
-		out = m + "e" + sign + e
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out
-}
+// helpers here reproduce those spellings for the value model of package pyjson.
 
 // pyStr returns str(v) of a decoded JSON value.
 func pyStr(v any) string {
@@ -99,16 +47,16 @@ func writePyRepr(b *strings.Builder, v any) {
 	case *big.Int:
 		b.WriteString(x.String())
 	case float64:
-		b.WriteString(pyFloatRepr(x))
-	case *object:
+		b.WriteString(pyjson.FormatFloat(x))
+	case *pyjson.Object:
 		b.WriteByte('{')
-		for i, k := range x.keys {
+		for i, k := range x.Keys() {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			b.WriteString(pyStringRepr(k))
 			b.WriteString(": ")
-			writePyRepr(b, x.vals[k])
+			writePyRepr(b, x.Value(k))
 		}
 		b.WriteByte('}')
 	case []any:
@@ -130,7 +78,7 @@ func writePyRepr(b *strings.Builder, v any) {
 		}
 		b.WriteByte(']')
 	default:
-		b.WriteString(pyStringRepr(pyStr(fromGo(v))))
+		b.WriteString(pyStringRepr(pyStr(pyjson.FromGo(v))))
 	}
 }
 
@@ -177,6 +125,8 @@ func pyStringRepr(s string) string {
 	return b.String()
 }
 
+const hexDigits = "0123456789abcdef"
+
 func hex4(v int64) string {
 	s := strconv.FormatInt(v, 16)
 	return strings.Repeat("0", 4-len(s)) + s
@@ -196,7 +146,7 @@ func pyTypeName(v any) string {
 		return "int"
 	case float64:
 		return "float"
-	case *object:
+	case *pyjson.Object:
 		return "dict"
 	case []any:
 		return "list"

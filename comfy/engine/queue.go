@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"context"
 	"sync"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // queueItem is ComfyUI's queue tuple (number, prompt_id, prompt, extra_data,
@@ -12,10 +14,10 @@ type queueItem struct {
 	number    any // int64 from the server counter, float64 when the caller chose it
 	seq       uint64
 	id        string
-	prompt    *object
-	extra     *object
+	prompt    *pyjson.Object
+	extra     *pyjson.Object
 	outputs   []string
-	sensitive *object
+	sensitive *pyjson.Object
 }
 
 // tuple returns the item as /queue and history show it: the first five
@@ -140,7 +142,7 @@ func (q *promptQueue) get() (it *queueItem, taskID int, ok bool) {
 
 // taskDone writes the history entry of a finished prompt and removes it from
 // the running set.
-func (q *promptQueue) taskDone(taskID int, entry *object) {
+func (q *promptQueue) taskDone(taskID int, entry *pyjson.Object) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	it := q.running[taskID]

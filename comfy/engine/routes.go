@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // routes builds the handler: every route at /X and at /api/X, as ComfyUI
@@ -159,7 +161,7 @@ func isLoopback(host string) bool {
 
 // writeJSONResponse answers with Python-style JSON, as aiohttp's json_response does.
 func writeJSONResponse(w http.ResponseWriter, status int, v any) {
-	body := encodeJSON(v)
+	body := pyjson.Marshal(v)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
@@ -196,7 +198,7 @@ func readJSONBody(w http.ResponseWriter, r *http.Request) (any, bool) {
 		writeText(w, http.StatusBadRequest, "reading the request body failed")
 		return nil, false
 	}
-	v, err := parseJSON(data)
+	v, err := pyjson.Parse(data)
 	if err != nil {
 		writeText(w, http.StatusBadRequest, "the body is not valid JSON: "+err.Error())
 		return nil, false
@@ -205,15 +207,15 @@ func readJSONBody(w http.ResponseWriter, r *http.Request) (any, bool) {
 }
 
 func (s *Server) handleGetPrompt(w http.ResponseWriter, r *http.Request) {
-	writeJSONResponse(w, http.StatusOK, newObject().set("exec_info", newObject().set("queue_remaining", int64(s.q.remaining()))))
+	writeJSONResponse(w, http.StatusOK, pyjson.NewObject().Set("exec_info", pyjson.NewObject().Set("queue_remaining", int64(s.q.remaining()))))
 }
 
 // promptRequestError answers a malformed POST /prompt body with a
 // ComfyUI-shaped error (ComfyUI itself fails with a 500 there).
 func promptRequestError(w http.ResponseWriter, message string) {
-	writeJSONResponse(w, http.StatusBadRequest, newObject().
-		set("error", errorObject("invalid_prompt", message, "", nil)).
-		set("node_errors", newObject()))
+	writeJSONResponse(w, http.StatusBadRequest, pyjson.NewObject().
+		Set("error", errorObject("invalid_prompt", message, "", nil)).
+		Set("node_errors", pyjson.NewObject()))
 }
 
 // sensitiveKeys are the extra_data members kept out of queue and history
@@ -231,19 +233,19 @@ func (s *Server) handlePostPrompt(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusBadRequest, "reading the request body failed")
 		return
 	}
-	v, err := parseJSON(data)
+	v, err := pyjson.Parse(data)
 	if err != nil {
 		promptRequestError(w, "The request body is not valid JSON: "+err.Error())
 		return
 	}
-	body, ok := v.(*object)
+	body, ok := v.(*pyjson.Object)
 	if !ok {
 		promptRequestError(w, fmt.Sprintf("The request body must be a JSON object with a \"prompt\" member, not a %s.", pyTypeName(v)))
 		return
 	}
 
 	var number any
-	if n, ok := body.get("number"); ok {
+	if n, ok := body.Get("number"); ok {
 		f, exc := pyFloat(n)
 		if exc != nil {
 			promptRequestError(w, "\"number\" must be a number: "+exc.Msg)
@@ -251,31 +253,31 @@ func (s *Server) handlePostPrompt(w http.ResponseWriter, r *http.Request) {
 		}
 		number = f
 	} else {
-		front, _ := body.get("front")
+		front, _ := body.Get("front")
 		number = s.q.nextNumber(pyBool(front))
 	}
 
-	prompt, ok := body.get("prompt")
+	prompt, ok := body.Get("prompt")
 	if !ok {
-		writeJSONResponse(w, http.StatusBadRequest, newObject().
-			set("error", errorObject("no_prompt", "No prompt provided", "No prompt provided", nil)).
-			set("node_errors", newObject()))
+		writeJSONResponse(w, http.StatusBadRequest, pyjson.NewObject().
+			Set("error", errorObject("no_prompt", "No prompt provided", "No prompt provided", nil)).
+			Set("node_errors", pyjson.NewObject()))
 		return
 	}
 	promptID := newUUID(true)
-	if pid, ok := body.get("prompt_id"); ok {
+	if pid, ok := body.Get("prompt_id"); ok {
 		promptID = pyStr(pid)
 	}
-	partial, _ := body.get("partial_execution_targets")
+	partial, _ := body.Get("partial_execution_targets")
 	switch partial.(type) {
 	case nil, []any, string:
 	default:
 		promptRequestError(w, "\"partial_execution_targets\" must be a list of node ids.")
 		return
 	}
-	extra := newObject()
-	if e, ok := body.get("extra_data"); ok {
-		eo, isObj := e.(*object)
+	extra := pyjson.NewObject()
+	if e, ok := body.Get("extra_data"); ok {
+		eo, isObj := e.(*pyjson.Object)
 		if !isObj {
 			promptRequestError(w, fmt.Sprintf("\"extra_data\" must be a JSON object, not a %s.", pyTypeName(e)))
 			return
@@ -286,40 +288,40 @@ func (s *Server) handlePostPrompt(w http.ResponseWriter, r *http.Request) {
 	env := s.validationEnv(promptID)
 	res := validatePrompt(s.reg, env, func(msg string, args ...any) { s.log.Info(msg, append(args, "prompt_id", promptID)...) }, prompt, partial)
 
-	if cid, ok := body.get("client_id"); ok {
-		extra.set("client_id", cid)
+	if cid, ok := body.Get("client_id"); ok {
+		extra.Set("client_id", cid)
 	}
 	if !res.ok {
-		errType, _ := res.err.get("type")
+		errType, _ := res.err.Get("type")
 		s.log.Info("prompt rejected", "prompt_id", promptID, "error", errType)
-		writeJSONResponse(w, http.StatusBadRequest, newObject().set("error", res.err).set("node_errors", res.nodeErrors))
+		writeJSONResponse(w, http.StatusBadRequest, pyjson.NewObject().Set("error", res.err).Set("node_errors", res.nodeErrors))
 		return
 	}
-	sensitive := newObject()
+	sensitive := pyjson.NewObject()
 	for _, k := range sensitiveKeys {
-		if v, ok := extra.get(k); ok {
-			sensitive.set(k, v)
-			extra.del(k)
+		if v, ok := extra.Get(k); ok {
+			sensitive.Set(k, v)
+			extra.Delete(k)
 		}
 	}
 	s.q.put(&queueItem{
 		number:    number,
 		id:        promptID,
-		prompt:    prompt.(*object),
+		prompt:    prompt.(*pyjson.Object),
 		extra:     extra,
 		outputs:   res.outputs,
 		sensitive: sensitive,
 	})
 	s.log.Info("prompt queued", "prompt_id", promptID, "outputs", len(res.outputs))
-	writeJSONResponse(w, http.StatusOK, newObject().
-		set("prompt_id", promptID).
-		set("number", number).
-		set("node_errors", res.nodeErrors))
+	writeJSONResponse(w, http.StatusOK, pyjson.NewObject().
+		Set("prompt_id", promptID).
+		Set("number", number).
+		Set("node_errors", res.nodeErrors))
 }
 
 func (s *Server) handleGetQueue(w http.ResponseWriter, r *http.Request) {
 	running, pending := s.q.snapshot()
-	writeJSONResponse(w, http.StatusOK, newObject().set("queue_running", running).set("queue_pending", pending))
+	writeJSONResponse(w, http.StatusOK, pyjson.NewObject().Set("queue_running", running).Set("queue_pending", pending))
 }
 
 // idList returns the ids of a "delete" member.
@@ -333,15 +335,15 @@ func (s *Server) handlePostQueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, isObj := v.(*object)
+	body, isObj := v.(*pyjson.Object)
 	if !isObj {
 		writeText(w, http.StatusBadRequest, `the body must be a JSON object like {"clear": true} or {"delete": ["<prompt_id>"]}`)
 		return
 	}
-	if c, ok := body.get("clear"); ok && pyBool(c) {
+	if c, ok := body.Get("clear"); ok && pyBool(c) {
 		s.q.wipe()
 	}
-	if d, ok := body.get("delete"); ok {
+	if d, ok := body.Get("delete"); ok {
 		ids, isList := idList(d)
 		if !isList {
 			writeText(w, http.StatusBadRequest, `"delete" must be a list of prompt ids`)
@@ -387,9 +389,9 @@ func (s *Server) handleGetHistoryItem(w http.ResponseWriter, r *http.Request) {
 	s.q.mu.Lock()
 	e, ok := s.q.history.get(id)
 	s.q.mu.Unlock()
-	out := newObject()
+	out := pyjson.NewObject()
 	if ok {
-		out.set(id, e)
+		out.Set(id, e)
 	}
 	writeJSONResponse(w, http.StatusOK, out)
 }
@@ -399,19 +401,19 @@ func (s *Server) handlePostHistory(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, isObj := v.(*object)
+	body, isObj := v.(*pyjson.Object)
 	if !isObj {
 		writeText(w, http.StatusBadRequest, `the body must be a JSON object like {"clear": true} or {"delete": ["<prompt_id>"]}`)
 		return
 	}
-	d, hasDelete := body.get("delete")
+	d, hasDelete := body.Get("delete")
 	ids, isList := idList(d)
 	if hasDelete && !isList {
 		writeText(w, http.StatusBadRequest, `"delete" must be a list of prompt ids`)
 		return
 	}
 	s.q.mu.Lock()
-	if c, ok := body.get("clear"); ok && pyBool(c) {
+	if c, ok := body.Get("clear"); ok && pyBool(c) {
 		s.q.history.clear()
 	}
 	for _, id := range ids {
@@ -426,9 +428,9 @@ func (s *Server) handlePostHistory(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleInterrupt(w http.ResponseWriter, r *http.Request) {
 	var promptID any
 	if data, err := io.ReadAll(r.Body); err == nil {
-		if v, err := parseJSON(data); err == nil {
-			if o, ok := v.(*object); ok {
-				promptID, _ = o.get("prompt_id")
+		if v, err := pyjson.Parse(data); err == nil {
+			if o, ok := v.(*pyjson.Object); ok {
+				promptID, _ = o.Get("prompt_id")
 			}
 		}
 	}
@@ -450,13 +452,13 @@ func (s *Server) handleFree(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, isObj := v.(*object)
+	body, isObj := v.(*pyjson.Object)
 	if !isObj {
 		writeText(w, http.StatusBadRequest, `the body must be a JSON object like {"unload_models": true, "free_memory": true}`)
 		return
 	}
-	unload, _ := body.get("unload_models")
-	free, _ := body.get("free_memory")
+	unload, _ := body.Get("unload_models")
+	free, _ := body.Get("free_memory")
 	s.q.setFlags(pyBool(unload), pyBool(free))
 	writeEmpty(w, http.StatusOK)
 }
@@ -467,8 +469,8 @@ func (s *Server) handleFeatures(w http.ResponseWriter, r *http.Request) {
 
 // features are the server feature flags (/features and the websocket
 // feature_flags answer).
-func (s *Server) features() *object {
-	return newObject().set("supports_preview_metadata", true).set("max_upload_size", s.cfg.MaxUploadSize)
+func (s *Server) features() *pyjson.Object {
+	return pyjson.NewObject().Set("supports_preview_metadata", true).Set("max_upload_size", s.cfg.MaxUploadSize)
 }
 
 func (s *Server) handleExtensions(w http.ResponseWriter, r *http.Request) {

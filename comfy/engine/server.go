@@ -15,6 +15,7 @@ import (
 
 	"github.com/comfypod/comfypod/comfy/engine/internal/corenodes"
 	"github.com/comfypod/comfypod/comfy/engine/node"
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // Server is a ComfyUI-compatible server: an http.Handler serving ComfyUI's
@@ -110,10 +111,10 @@ func New(cfg *Config) (*Server, error) {
 
 // statusData is the payload of a status message; sid is set only in the
 // first message a client gets.
-func statusData(remaining int, sid string) *object {
-	d := newObject().set("status", newObject().set("exec_info", newObject().set("queue_remaining", int64(remaining))))
+func statusData(remaining int, sid string) *pyjson.Object {
+	d := pyjson.NewObject().Set("status", pyjson.NewObject().Set("exec_info", pyjson.NewObject().Set("queue_remaining", int64(remaining))))
 	if sid != "" {
-		d.set("sid", sid)
+		d.Set("sid", sid)
 	}
 	return d
 }
@@ -267,5 +268,6 @@ func (s *Server) validationEnv(promptID string) *node.Env {
 		TempDir:         s.tempDir,
 		PromptID:        promptID,
 		DisableMetadata: s.cfg.DisableMetadata,
+		Now:             s.now,
 	}
 }

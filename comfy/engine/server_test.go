@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 func TestRuntimeError(t *testing.T) {
@@ -237,8 +239,8 @@ func TestHistoryRoutes(t *testing.T) {
 	}
 	keys := func(path string) []string {
 		_, _, raw := e.do("GET", path, nil, "")
-		v := mustParse(t, raw).(*object)
-		return v.keys
+		v := mustParse(t, raw).(*pyjson.Object)
+		return v.Keys()
 	}
 	// Capacity 2 keeps up to 3 entries, oldest dropped first.
 	if got := keys("/history"); !reflect.DeepEqual(got, []string{"p2", "p3", "p4"}) {
@@ -660,7 +662,7 @@ func TestStopInterruptsWhenDeadlinePasses(t *testing.T) {
 	q.mu.Lock()
 	h, ok := q.history.get(id)
 	q.mu.Unlock()
-	if !ok || !strings.Contains(string(encodeJSON(h)), "execution_interrupted") {
+	if !ok || !strings.Contains(string(pyjson.Marshal(h)), "execution_interrupted") {
 		t.Errorf("history after a hard stop: %v", ok)
 	}
 	if err := s.Stop(context.Background()); err != nil {

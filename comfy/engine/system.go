@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // handleSystemStats answers like ComfyUI on a CPU: RAM figures from the
@@ -29,27 +31,27 @@ func (s *Server) handleSystemStats(w http.ResponseWriter, r *http.Request) {
 	if len(argv) > 1 {
 		argv = argv[:1] // flags may carry paths or addresses; keep the program name only
 	}
-	writeJSONResponse(w, http.StatusOK, newObject().
-		set("system", newObject().
-			set("os", osName).
-			set("ram_total", total).
-			set("ram_free", free).
-			set("comfyui_version", ComfyUIVersion).
-			set("required_frontend_version", "").
-			set("installed_templates_version", "").
-			set("required_templates_version", "").
-			set("python_version", runtime.Version()+" (comfypod engine)").
-			set("pytorch_version", "none").
-			set("embedded_python", false).
-			set("argv", argv)).
-		set("devices", []any{newObject().
-			set("name", "cpu").
-			set("type", "cpu").
-			set("index", nil).
-			set("vram_total", total).
-			set("vram_free", free).
-			set("torch_vram_total", total).
-			set("torch_vram_free", free)}))
+	writeJSONResponse(w, http.StatusOK, pyjson.NewObject().
+		Set("system", pyjson.NewObject().
+			Set("os", osName).
+			Set("ram_total", total).
+			Set("ram_free", free).
+			Set("comfyui_version", ComfyUIVersion).
+			Set("required_frontend_version", "").
+			Set("installed_templates_version", "").
+			Set("required_templates_version", "").
+			Set("python_version", runtime.Version()+" (comfypod engine)").
+			Set("pytorch_version", "none").
+			Set("embedded_python", false).
+			Set("argv", argv)).
+		Set("devices", []any{pyjson.NewObject().
+			Set("name", "cpu").
+			Set("type", "cpu").
+			Set("index", nil).
+			Set("vram_total", total).
+			Set("vram_free", free).
+			Set("torch_vram_total", total).
+			Set("torch_vram_free", free)}))
 }
 
 // memoryStats returns total and available RAM in bytes (from /proc/meminfo

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // maxFormMemory is how much of a multipart form is held in memory; larger
@@ -166,7 +168,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, mask bool) {
 			return
 		}
 	}
-	writeJSONResponse(w, http.StatusOK, newObject().set("name", filename).set("subfolder", subfolder).set("type", typ))
+	writeJSONResponse(w, http.StatusOK, pyjson.NewObject().Set("name", filename).Set("subfolder", subfolder).Set("type", typ))
 }
 
 // rawFilename returns the filename parameter as the client sent it
@@ -269,15 +271,15 @@ func (s *Server) mergeMask(form *multipart.Form, upload []byte) ([]byte, error) 
 	if len(refs) == 0 {
 		return nil, errors.New(`upload/mask needs an original_ref field: {"filename": …, "subfolder": …, "type": …}`)
 	}
-	v, err := parseJSON([]byte(refs[0]))
+	v, err := pyjson.Parse([]byte(refs[0]))
 	if err != nil {
 		return nil, fmt.Errorf("original_ref is not valid JSON: %w", err)
 	}
-	ref, ok := v.(*object)
+	ref, ok := v.(*pyjson.Object)
 	if !ok {
 		return nil, errors.New("original_ref must be a JSON object")
 	}
-	fv, _ := ref.get("filename")
+	fv, _ := ref.Get("filename")
 	name, _ := fv.(string)
 	name, dir := s.annotatedFilepath(name)
 	if name == "" || name[0] == '/' || strings.Contains(name, "..") {
@@ -285,14 +287,14 @@ func (s *Server) mergeMask(form *multipart.Form, upload []byte) ([]byte, error) 
 	}
 	if dir == "" {
 		typ := "output"
-		if t, ok := ref.get("type"); ok {
+		if t, ok := ref.Get("type"); ok {
 			typ = pyStr(t)
 		}
 		if dir = s.dirByType(typ); dir == "" {
 			return nil, nil
 		}
 	}
-	if sub, ok := ref.get("subfolder"); ok && pyStr(sub) != "" {
+	if sub, ok := ref.Get("subfolder"); ok && pyStr(sub) != "" {
 		full := joinPy(dir, pyStr(sub))
 		if !within(dir, full) {
 			return nil, nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/comfy/engine/node"
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // This file is ComfyUI 0.3.64's validate_prompt / validate_inputs, rule for
@@ -31,14 +32,14 @@ const maxValidateDepth = 1000
 // validateResult is validate_prompt's answer.
 type validateResult struct {
 	ok         bool
-	err        *object  // the top-level error when !ok
-	outputs    []string // outputs_to_execute
-	nodeErrors *object
+	err        *pyjson.Object // the top-level error when !ok
+	outputs    []string       // outputs_to_execute
+	nodeErrors *pyjson.Object
 }
 
 type validation struct {
 	reg     *registry
-	prompt  *object
+	prompt  *pyjson.Object
 	env     *node.Env // for ValidateInputs and DynamicOptions
 	logf    func(msg string, args ...any)
 	memo    map[string]*vresult
@@ -59,50 +60,50 @@ func (v *validation) setMemo(id string, r *vresult) {
 	v.memo[id] = r
 }
 
-func errorObject(typ, message, details string, extra *object) *object {
+func errorObject(typ, message, details string, extra *pyjson.Object) *pyjson.Object {
 	if extra == nil {
-		extra = newObject()
+		extra = pyjson.NewObject()
 	}
-	return newObject().
-		set("type", typ).
-		set("message", message).
-		set("details", details).
-		set("extra_info", extra)
+	return pyjson.NewObject().
+		Set("type", typ).
+		Set("message", message).
+		Set("details", details).
+		Set("extra_info", extra)
 }
 
 // validatePrompt validates prompt (the decoded "prompt" member of the
 // request). partial is partial_execution_targets, nil when absent.
 func validatePrompt(reg *registry, env *node.Env, logf func(string, ...any), prompt any, partial any) *validateResult {
-	po, ok := prompt.(*object)
+	po, ok := prompt.(*pyjson.Object)
 	if !ok {
 		if a, isList := prompt.([]any); isList && len(a) == 0 {
 			// Iterating an empty list finds no nodes, as in ComfyUI.
-			return &validateResult{err: errorObject("prompt_no_outputs", "Prompt has no outputs", "", nil), nodeErrors: newObject()}
+			return &validateResult{err: errorObject("prompt_no_outputs", "Prompt has no outputs", "", nil), nodeErrors: pyjson.NewObject()}
 		}
 		return &validateResult{
 			err: errorObject("invalid_prompt",
 				fmt.Sprintf("Cannot execute because the prompt is a %s, not an object of node id to node.", pyTypeName(prompt)),
 				"", nil),
-			nodeErrors: newObject(),
+			nodeErrors: pyjson.NewObject(),
 		}
 	}
 
 	var outputs []string
-	for _, id := range po.keys {
-		n, ok := po.vals[id].(*object)
-		if !ok || !n.has("class_type") {
+	for _, id := range po.Keys() {
+		n, ok := po.Value(id).(*pyjson.Object)
+		if !ok || !n.Has("class_type") {
 			return &validateResult{
 				err:        errorObject("invalid_prompt", "Cannot execute because a node is missing the class_type property.", fmt.Sprintf("Node ID '#%s'", id), nil),
-				nodeErrors: newObject(),
+				nodeErrors: pyjson.NewObject(),
 			}
 		}
-		ct, _ := n.get("class_type")
+		ct, _ := n.Get("class_type")
 		name, isStr := ct.(string)
 		ce := reg.byName[name]
 		if !isStr || ce == nil {
 			return &validateResult{
 				err:        errorObject("invalid_prompt", fmt.Sprintf("Cannot execute because node %s does not exist.", pyStr(ct)), fmt.Sprintf("Node ID '#%s'", id), nil),
-				nodeErrors: newObject(),
+				nodeErrors: pyjson.NewObject(),
 			}
 		}
 		if ce.outputNode && inPartial(partial, id) {
@@ -110,7 +111,7 @@ func validatePrompt(reg *registry, env *node.Env, logf func(string, ...any), pro
 		}
 	}
 	if len(outputs) == 0 {
-		return &validateResult{err: errorObject("prompt_no_outputs", "Prompt has no outputs", "", nil), nodeErrors: newObject()}
+		return &validateResult{err: errorObject("prompt_no_outputs", "Prompt has no outputs", "", nil), nodeErrors: pyjson.NewObject()}
 	}
 
 	v := &validation{reg: reg, prompt: po, env: env, logf: logf, memo: map[string]*vresult{}, active: map[string]bool{}, dynOpts: map[string]map[string][]string{}}
@@ -120,14 +121,14 @@ func validatePrompt(reg *registry, env *node.Env, logf func(string, ...any), pro
 		reasons []any
 	}
 	var errs []failed
-	nodeErrors := newObject()
+	nodeErrors := pyjson.NewObject()
 	for _, o := range outputs {
 		r, exc := v.validateInputs(o, 0)
 		var valid bool
 		var reasons []any
 		if exc != nil {
 			reasons = []any{errorObject("exception_during_validation", "Exception when validating node", exc.Msg,
-				newObject().set("exception_type", exc.Type).set("traceback", exc.traceback("validate_prompt", "m = await validate_inputs(prompt_id, prompt, o, validated)")))}
+				pyjson.NewObject().Set("exception_type", exc.Type).Set("traceback", exc.traceback("validate_prompt", "m = await validate_inputs(prompt_id, prompt, o, validated)")))}
 			v.setMemo(o, &vresult{ok: false, reasons: reasons})
 		} else {
 			valid, reasons = r.ok, r.reasons
@@ -142,15 +143,15 @@ func validatePrompt(reg *registry, env *node.Env, logf func(string, ...any), pro
 			if res.ok || len(res.reasons) == 0 {
 				continue
 			}
-			ne, ok := nodeErrors.get(id)
+			ne, ok := nodeErrors.Get(id)
 			if !ok {
-				ct, _ := po.vals[id].(*object).get("class_type")
-				ne = newObject().set("errors", res.reasons).set("dependent_outputs", []any{}).set("class_type", ct)
-				nodeErrors.set(id, ne)
+				ct, _ := po.Value(id).(*pyjson.Object).Get("class_type")
+				ne = pyjson.NewObject().Set("errors", res.reasons).Set("dependent_outputs", []any{}).Set("class_type", ct)
+				nodeErrors.Set(id, ne)
 			}
-			e := ne.(*object)
-			deps, _ := e.get("dependent_outputs")
-			e.set("dependent_outputs", append(deps.([]any), o))
+			e := ne.(*pyjson.Object)
+			deps, _ := e.Get("dependent_outputs")
+			e.Set("dependent_outputs", append(deps.([]any), o))
 		}
 		if logf != nil {
 			logf("prompt output failed validation", "output", o, "reasons", len(reasons))
@@ -160,9 +161,9 @@ func validatePrompt(reg *registry, env *node.Env, logf func(string, ...any), pro
 		var lines []string
 		for _, f := range errs {
 			for _, r := range f.reasons {
-				ro := r.(*object)
-				msg, _ := ro.get("message")
-				det, _ := ro.get("details")
+				ro := r.(*pyjson.Object)
+				msg, _ := ro.Get("message")
+				det, _ := ro.Get("details")
 				lines = append(lines, fmt.Sprintf("%s: %s", pyStr(msg), pyStr(det)))
 			}
 		}
@@ -207,19 +208,19 @@ func (v *validation) validateInputs(id string, depth int) (*vresult, *pyError) {
 	v.active[id] = true
 	defer delete(v.active, id)
 
-	n := v.prompt.vals[id].(*object)
-	ct, _ := n.get("class_type")
+	n := v.prompt.Value(id).(*pyjson.Object)
+	ct, _ := n.Get("class_type")
 	ce := v.reg.byName[ct.(string)]
 
-	rawInputs, ok := n.get("inputs")
+	rawInputs, ok := n.Get("inputs")
 	if !ok {
 		return nil, &pyError{Type: "KeyError", Msg: "'inputs'", where: "inputs = prompt[unique_id]['inputs']"}
 	}
-	inputs, isObj := rawInputs.(*object)
+	inputs, isObj := rawInputs.(*pyjson.Object)
 	if !isObj {
 		switch x := rawInputs.(type) {
 		case []any, string:
-			inputs = newObject() // membership tests find nothing usable
+			inputs = pyjson.NewObject() // membership tests find nothing usable
 			for _, in := range ce.inputs {
 				if containsPy(x, in.name) {
 					idx := "str"
@@ -249,25 +250,25 @@ func (v *validation) validateInputs(id string, depth int) (*vresult, *pyError) {
 				config = []any{optionsAny(list), in.extra}
 			}
 		}
-		val, present := inputs.get(in.name)
+		val, present := inputs.Get(in.name)
 		if !present {
 			if in.required {
 				errs = append(errs, errorObject("required_input_missing", "Required input is missing", in.name,
-					newObject().set("input_name", in.name)))
+					pyjson.NewObject().Set("input_name", in.name)))
 			}
 			continue
 		}
 		if link, isList := val.([]any); isList {
 			if len(link) != 2 {
 				errs = append(errs, errorObject("bad_linked_input", "Bad linked input, must be a length-2 list of [node_id, slot_index]", in.name,
-					newObject().set("input_name", in.name).set("input_config", config).set("received_value", val)))
+					pyjson.NewObject().Set("input_name", in.name).Set("input_config", config).Set("received_value", val)))
 				continue
 			}
 			oid, exc := v.linkedNode(link[0])
 			if exc != nil {
 				return nil, exc
 			}
-			oct, _ := v.prompt.vals[oid].(*object).get("class_type")
+			oct, _ := v.prompt.Value(oid).(*pyjson.Object).Get("class_type")
 			oce := v.reg.byName[oct.(string)]
 			idx, exc := tupleIndex(link[1], len(oce.returnTypes))
 			if exc != nil {
@@ -281,20 +282,20 @@ func (v *validation) validateInputs(id string, depth int) (*vresult, *pyError) {
 				}
 				errs = append(errs, errorObject("return_type_mismatch", "Return type mismatch between linked nodes",
 					fmt.Sprintf("%s, received_type(%s) mismatch input_type(%s)", in.name, received, pyStr(typ)),
-					newObject().set("input_name", in.name).set("input_config", config).set("received_type", received).set("linked_node", val)))
+					pyjson.NewObject().Set("input_name", in.name).Set("input_config", config).Set("received_type", received).Set("linked_node", val)))
 				continue
 			}
 			r, exc := v.validateInputs(oid, depth+1)
 			if exc != nil {
 				valid = false
 				reasons := []any{errorObject("exception_during_inner_validation", "Exception when validating inner node", exc.Msg,
-					newObject().
-						set("input_name", in.name).
-						set("input_config", config).
-						set("exception_message", exc.Msg).
-						set("exception_type", exc.Type).
-						set("traceback", exc.traceback("validate_inputs", "r = await validate_inputs(prompt_id, prompt, o_id, validated)")).
-						set("linked_node", val))}
+					pyjson.NewObject().
+						Set("input_name", in.name).
+						Set("input_config", config).
+						Set("exception_message", exc.Msg).
+						Set("exception_type", exc.Type).
+						Set("traceback", exc.traceback("validate_inputs", "r = await validate_inputs(prompt_id, prompt, o_id, validated)")).
+						Set("linked_node", val))}
 				v.setMemo(oid, &vresult{ok: false, reasons: reasons})
 				continue
 			}
@@ -305,43 +306,43 @@ func (v *validation) validateInputs(id string, depth int) (*vresult, *pyError) {
 		}
 
 		// A constant.
-		if o, isObj := val.(*object); isObj && o.has("__value__") {
-			val, _ = o.get("__value__")
-			inputs.set(in.name, val)
+		if o, isObj := val.(*pyjson.Object); isObj && o.Has("__value__") {
+			val, _ = o.Get("__value__")
+			inputs.Set(in.name, val)
 		}
 		coerced, exc := coerce(in.typ, val)
 		if exc != nil {
 			errs = append(errs, errorObject("invalid_input_type", fmt.Sprintf("Failed to convert an input value to a %s value", in.typ),
 				fmt.Sprintf("%s, %s, %s", in.name, pyStr(val), exc.Msg),
-				newObject().set("input_name", in.name).set("input_config", config).set("received_value", val).set("exception_message", exc.Msg)))
+				pyjson.NewObject().Set("input_name", in.name).Set("input_config", config).Set("received_value", val).Set("exception_message", exc.Msg)))
 			continue
 		}
 		if coerced != nil {
 			val = coerced
-			inputs.set(in.name, val)
+			inputs.Set(in.name, val)
 		}
 		if ce.class.SkipAll || ce.skips[in.name] {
 			continue
 		}
-		if lo, ok := in.extra.get("min"); ok {
+		if lo, ok := in.extra.Get("min"); ok {
 			c, cmpOK, exc := pyCompare("<", val, lo)
 			if exc != nil {
 				return nil, exc.at(`if "min" in extra_info and val < extra_info["min"]:`)
 			}
 			if cmpOK && c < 0 {
 				errs = append(errs, errorObject("value_smaller_than_min", fmt.Sprintf("Value %s smaller than min of %s", pyStr(val), pyStr(lo)), in.name,
-					newObject().set("input_name", in.name).set("input_config", config).set("received_value", val)))
+					pyjson.NewObject().Set("input_name", in.name).Set("input_config", config).Set("received_value", val)))
 				continue
 			}
 		}
-		if hi, ok := in.extra.get("max"); ok {
+		if hi, ok := in.extra.Get("max"); ok {
 			c, cmpOK, exc := pyCompare(">", val, hi)
 			if exc != nil {
 				return nil, exc.at(`if "max" in extra_info and val > extra_info["max"]:`)
 			}
 			if cmpOK && c > 0 {
 				errs = append(errs, errorObject("value_bigger_than_max", fmt.Sprintf("Value %s bigger than max of %s", pyStr(val), pyStr(hi)), in.name,
-					newObject().set("input_name", in.name).set("input_config", config).set("received_value", val)))
+					pyjson.NewObject().Set("input_name", in.name).Set("input_config", config).Set("received_value", val)))
 				continue
 			}
 		}
@@ -353,7 +354,7 @@ func (v *validation) validateInputs(id string, depth int) (*vresult, *pyError) {
 				cfg = nil
 			}
 			errs = append(errs, errorObject("value_not_in_list", "Value not in list", fmt.Sprintf("%s: '%s' not in %s", in.name, pyStr(val), listInfo),
-				newObject().set("input_name", in.name).set("input_config", cfg).set("received_value", val)))
+				pyjson.NewObject().Set("input_name", in.name).Set("input_config", cfg).Set("received_value", val)))
 			continue
 		}
 	}
@@ -384,10 +385,10 @@ func (v *validation) validateInputs(id string, depth int) (*vresult, *pyError) {
 // linkedNode resolves the node id of a link (prompt[o_id]).
 func (v *validation) linkedNode(ref any) (string, *pyError) {
 	switch x := ref.(type) {
-	case []any, *object:
+	case []any, *pyjson.Object:
 		return "", typeErrorf("unhashable type: '%s'", pyTypeName(ref)).at("o_class_type = prompt[o_id]['class_type']")
 	case string:
-		if _, ok := v.prompt.vals[x]; ok {
+		if _, ok := v.prompt.Get(x); ok {
 			return x, nil
 		}
 	}
@@ -525,15 +526,15 @@ func safeDynamicOptions(c *node.Class, env *node.Env) (m map[string][]string, er
 
 // customValidation runs the class's ValidateInputs and turns a failure into
 // custom_validation_failed errors, one per input the function takes.
-func (v *validation) customValidation(ce *classEntry, inputs *object) ([]any, *pyError) {
+func (v *validation) customValidation(ce *classEntry, inputs *pyjson.Object) ([]any, *pyError) {
 	in := node.Inputs{}
 	var names []string
-	for _, k := range inputs.keys {
+	for _, k := range inputs.Keys() {
 		ie, declared := ce.byName[k]
 		if !declared {
 			continue
 		}
-		val := inputs.vals[k]
+		val := inputs.Value(k)
 		if ce.class.SkipAll || ce.skips[k] {
 			names = append(names, k)
 		}
@@ -567,7 +568,7 @@ func (v *validation) customValidation(ce *classEntry, inputs *object) ([]any, *p
 		if x == "" {
 			details = err.Error()
 		}
-		out = append(out, errorObject("custom_validation_failed", "Custom validation failed for node", details, newObject().set("input_name", x)))
+		out = append(out, errorObject("custom_validation_failed", "Custom validation failed for node", details, pyjson.NewObject().Set("input_name", x)))
 	}
 	return out, nil
 }
@@ -626,5 +627,5 @@ func goInput(ie *inputEntry, val any) any {
 	if ie.legacy || ie.typ == "COMBO" {
 		return pyStr(val)
 	}
-	return toPlain(val)
+	return pyjson.ToGo(val)
 }

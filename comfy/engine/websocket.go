@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/coder/websocket"
+
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // handleWS is ComfyUI's /ws: the client's first message is status with its
@@ -42,7 +44,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	ok := s.hub.register(c, func(node *string) []frame {
 		fs := []frame{message("status", statusData(remaining, sid))}
 		if node != nil {
-			fs = append(fs, message("executing", newObject().set("node", *node)))
+			fs = append(fs, message("executing", pyjson.NewObject().Set("node", *node)))
 		}
 		return fs
 	})
@@ -84,15 +86,15 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		if typ != websocket.MessageText {
 			continue
 		}
-		v, err := parseJSON(data)
+		v, err := pyjson.Parse(data)
 		if err != nil {
 			s.log.Warn("invalid JSON from websocket client", "sid", sid)
 			continue
 		}
 		if c.firstSeen {
 			c.firstSeen = false
-			if o, ok := v.(*object); ok {
-				if t, _ := o.get("type"); t == "feature_flags" {
+			if o, ok := v.(*pyjson.Object); ok {
+				if t, _ := o.Get("type"); t == "feature_flags" {
 					c.enqueue(message("feature_flags", s.features()))
 					s.log.Debug("feature flags negotiated", "sid", sid)
 				}

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 )
 
 // Class is a node class: its schema and its behaviour.
@@ -64,39 +63,6 @@ type FileRef struct {
 	Filename  string `json:"filename"`
 	Subfolder string `json:"subfolder"`
 	Type      string `json:"type"`
-}
-
-// Env is what a node may use of its surroundings while it runs.
-type Env struct {
-	// InputDir, OutputDir and TempDir are ComfyUI's input/, output/ and temp/
-	// folders.
-	InputDir, OutputDir, TempDir string
-
-	// PromptID and NodeID identify the prompt and the node being run.
-	PromptID, NodeID string
-
-	// Prompt is the whole API-format prompt (hidden input PROMPT), and
-	// ExtraPNGInfo is extra_data.extra_pnginfo (hidden input EXTRA_PNGINFO).
-	Prompt       map[string]any
-	ExtraPNGInfo map[string]any
-	// DisableMetadata stops savers from writing prompt/workflow text chunks, like
-	// ComfyUI's --disable-metadata.
-	DisableMetadata bool
-
-	// Progress reports progress of a long node (value out of max). May be nil.
-	Progress func(value, max float64)
-	// Text sends progress text for the node (binary TEXT frame). May be nil.
-	Text func(text string)
-	// Rand is the source of randomness a node may use (PreviewImage's random
-	// prefix). The engine injects it so tests can fix it.
-	Rand *rand.Rand
-}
-
-// ReportProgress calls env.Progress when it is set.
-func (env *Env) ReportProgress(value, max float64) {
-	if env.Progress != nil {
-		env.Progress(value, max)
-	}
 }
 
 // Inputs are a node's inputs by name.

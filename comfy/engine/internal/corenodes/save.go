@@ -18,6 +18,7 @@ import (
 
 	"github.com/comfypod/comfypod/comfy/engine/internal/imaging"
 	"github.com/comfypod/comfypod/comfy/engine/node"
+	"github.com/comfypod/comfypod/internal/pyjson"
 )
 
 // previewAlphabet is the alphabet of PreviewImage's random prefix, as
@@ -32,7 +33,7 @@ func saveImageClass() *node.Class {
 			if in.Has("filename_prefix") {
 				prefix = in.String("filename_prefix")
 			}
-			return saveImages(ctx, env, in, prefix, "output", time.Now())
+			return saveImages(ctx, env, in, prefix, "output", env.Time())
 		},
 	}
 }
@@ -51,7 +52,7 @@ func previewImageClass() *node.Class {
 				}
 				letters[i] = previewAlphabet[k]
 			}
-			return saveImages(ctx, env, in, "ComfyUI_temp_"+string(letters[:]), "temp", time.Now())
+			return saveImages(ctx, env, in, "ComfyUI_temp_"+string(letters[:]), "temp", env.Time())
 		},
 	}
 }
@@ -96,13 +97,14 @@ func saveImages(ctx context.Context, env *node.Env, in node.Inputs, prefix, typ 
 }
 
 // pngMetadata returns the tEXt chunks SaveImage writes: "prompt" with the
-// whole prompt, and one chunk per extra_pnginfo key (usually "workflow"),
-// each as Python's json.dumps writes it. Keys Pillow could not write
-// (non-Latin-1, longer than 79 bytes) are left out.
+// whole prompt (its keys in the client's order when env.PromptJSON has it),
+// and one chunk per extra_pnginfo key (usually "workflow"), each as Python's
+// json.dumps writes it. Keys Pillow could not write (non-Latin-1, longer than
+// 79 bytes) are left out.
 func pngMetadata(env *node.Env) []imaging.PNGText {
 	var texts []imaging.PNGText
-	if env.Prompt != nil {
-		texts = append(texts, imaging.PNGText{Key: "prompt", Value: pyJSON(env.Prompt)})
+	if text, ok := promptText(env); ok {
+		texts = append(texts, imaging.PNGText{Key: "prompt", Value: text})
 	}
 	keys := make([]string, 0, len(env.ExtraPNGInfo))
 	for k := range env.ExtraPNGInfo {
@@ -114,9 +116,23 @@ func pngMetadata(env *node.Env) []imaging.PNGText {
 		if !ok || len(latin) == 0 || len(latin) > 79 {
 			continue
 		}
-		texts = append(texts, imaging.PNGText{Key: latin, Value: pyJSON(env.ExtraPNGInfo[k])})
+		texts = append(texts, imaging.PNGText{Key: latin, Value: string(pyjson.Marshal(env.ExtraPNGInfo[k]))})
 	}
 	return texts
+}
+
+// promptText is json.dumps(prompt): from env.PromptJSON when it holds valid
+// JSON, else from env.Prompt. ok is false when the node has no prompt.
+func promptText(env *node.Env) (text string, ok bool) {
+	if len(env.PromptJSON) > 0 {
+		if v, err := pyjson.Parse(env.PromptJSON); err == nil {
+			return string(pyjson.Marshal(v)), true
+		}
+	}
+	if env.Prompt == nil {
+		return "", false
+	}
+	return string(pyjson.Marshal(env.Prompt)), true
 }
 
 // toLatin1 encodes s as Latin-1 bytes, reporting whether it can be.

@@ -3,9 +3,8 @@ package corenodes
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"image/png"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -105,6 +104,57 @@ func TestSaveImageMetadataAndRGBA(t *testing.T) {
 	}
 }
 
+// The prompt chunk keeps the key order of the prompt as the client sent it
+// (env.PromptJSON), not the sorted order of the Go map.
+func TestSaveImagePromptKeepsKeyOrder(t *testing.T) {
+	env := benchEnv(t, nil)
+	env.DisableMetadata = false
+	env.Prompt = map[string]any{"9": map[string]any{"class_type": "SaveImage", "inputs": map[string]any{"filename_prefix": "ordered", "images": []any{"8", 0}}}}
+	env.PromptJSON = []byte(`{"9":{"inputs":{"images":["8",0],"filename_prefix":"ordered"},"class_type":"SaveImage"}}`)
+	im := &node.Image{B: 1, H: 1, W: 1, C: 3, Pix: []float32{0, 0, 0}}
+	chunk := func() string {
+		t.Helper()
+		r, err := classMap()["SaveImage"].Execute(context.Background(), env, node.Inputs{"images": im, "filename_prefix": "ordered"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := saveRefs(t, r)
+		data, err := os.ReadFile(filepath.Join(env.OutputDir, refs[len(refs)-1].Filename))
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(data, []byte("tEXtprompt\x00"))
+		if i < 4 {
+			t.Fatalf("no prompt chunk in %q", data)
+		}
+		n := int(binary.BigEndian.Uint32(data[i-4 : i]))
+		return string(data[i+len("tEXtprompt\x00") : i+4+n])
+	}
+	if got, want := chunk(), `{"9": {"inputs": {"images": ["8", 0], "filename_prefix": "ordered"}, "class_type": "SaveImage"}}`; got != want {
+		t.Errorf("prompt chunk\n got %s\nwant %s", got, want)
+	}
+	// Without PromptJSON (or with text that is not JSON) the map is written,
+	// keys sorted.
+	env.PromptJSON = []byte("not JSON")
+	if got, want := chunk(), `{"9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "ordered", "images": ["8", 0]}}}`; got != want {
+		t.Errorf("fallback prompt chunk\n got %s\nwant %s", got, want)
+	}
+}
+
+// SaveImage's date variables read the environment's clock.
+func TestSaveImageUsesEnvClock(t *testing.T) {
+	env := benchEnv(t, nil)
+	env.Now = func() time.Time { return time.Date(2031, 12, 24, 23, 58, 7, 0, time.Local) }
+	im := &node.Image{B: 1, H: 1, W: 1, C: 3, Pix: []float32{0, 0, 0}}
+	r, err := classMap()["SaveImage"].Execute(context.Background(), env, node.Inputs{"images": im, "filename_prefix": "%year%/%month%%day%-%hour%%minute%%second%"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref := saveRefs(t, r)[0]; ref.Subfolder != "2031" || ref.Filename != "1224-235807_00001_.png" {
+		t.Errorf("ref %+v", ref)
+	}
+}
+
 func TestPreviewImageNames(t *testing.T) {
 	env := benchEnv(t, nil)
 	env.Rand = rand.New(rand.NewPCG(5, 5))
@@ -175,21 +225,5 @@ func TestPythonHelpers(t *testing.T) {
 	digits, head := mapFilename([]rune("out_00005_.png"), 3)
 	if digits != 5 || string(head) != "out_" {
 		t.Errorf("map_filename: %d %q", digits, string(head))
-	}
-}
-
-func TestPyJSON(t *testing.T) {
-	for _, c := range []struct {
-		in   any
-		want string
-	}{
-		{map[string]any{"b": 1.0, "a": []any{true, nil, "é\n"}}, `{"a": [true, null, "\u00e9\n"], "b": 1.0}`},
-		{1e-05, "1e-05"}, {1e16, "1e+16"}, {123456789012345.0, "123456789012345.0"}, {0.1, "0.1"}, {math.Copysign(0, -1), "-0.0"},
-		{json.Number("7"), "7"}, {int64(3), "3"}, {"\U0001F600\x7f", `"\ud83d\ude00\u007f"`},
-		{json.RawMessage(`{"z":1,"y":[2.5]}`), `{"y": [2.5], "z": 1}`},
-	} {
-		if got := pyJSON(c.in); got != c.want {
-			t.Errorf("pyJSON(%v) = %s, want %s", c.in, got, c.want)
-		}
 	}
 }
