@@ -19,6 +19,9 @@ const STATUS = {
   idle: { badge: "Idle", text: "No job yet. Load images, paint a mask and press Restyle." },
   sending: { badge: "Sending", text: "Uploading the images…" },
   queued: { badge: "Queued", text: "Queued: waiting for a worker." },
+  // Queued for long without the service saying why: most likely a cold start
+  // it has not detected yet.
+  queued_long: { badge: "Queued", text: "Still queued: a worker may be starting and loading the model, which can take a minute." },
   cold_start: { badge: "Loading model", text: "The model is loading (cold start), this can take a minute." },
   running: { badge: "Running", text: "Running: restyling the painted area." },
   succeeded: { badge: "Done", text: "Done. The result is below." },
@@ -511,8 +514,12 @@ async function onSubmit(e) {
 
 // --- status ---
 
+/** How long a job may stay queued before the page suggests a cold start. */
+const LONG_QUEUE_MS = 20000;
+
 function renderStatus(job) {
-  const s = STATUS[job.status] ?? { badge: String(job.status ?? "Unknown"), text: `Status: ${job.status}` };
+  const long = job.status === "queued" && job.id && state.view?.id === job.id && state.view.longQueue;
+  const s = (long ? STATUS.queued_long : STATUS[job.status]) ?? { badge: String(job.status ?? "Unknown"), text: `Status: ${job.status}` };
   const box = $("status");
   const changed = box.dataset.state !== job.status;
   box.dataset.state = job.status;
@@ -578,6 +585,11 @@ function tickElapsed() {
   } else {
     const what = job.status === "cold_start" ? "Loading for" : job.status === "queued" ? "Waiting for" : "Running for";
     parts.push(`${what} ${formatDuration(Date.now() - since)}`);
+    if (job.status === "queued" && !view.longQueue && Date.now() - view.seenAt >= LONG_QUEUE_MS) {
+      view.longQueue = true;
+      renderStatus(job);
+      return;
+    }
     const p = progressFraction(job.progress);
     if (job.status === "running" && p !== null) parts.push(`${Math.round(p * 100)}% done`);
     const note = job.progress && typeof job.progress.message === "string" ? job.progress.message.trim() : "";
