@@ -33,11 +33,16 @@ func (r *jobRun) cleanup() {
 		r.removeTagged(dir)
 	}
 	if r.promptID != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-		defer cancel()
-		if err := r.h.client.DeleteHistory(ctx, r.promptID); err != nil {
-			r.log.Debug("could not delete the job's ComfyUI history entry", "err", err)
-		}
+		// ComfyUI keeps 10000 history entries; forgetting the job's is not
+		// worth delaying its result for.
+		id, log := r.promptID, r.log
+		r.h.inBackground(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			defer cancel()
+			if err := r.h.client.DeleteHistory(ctx, id); err != nil {
+				log.Debug("could not delete the job's ComfyUI history entry", "err", err)
+			}
+		})
 	}
 }
 

@@ -114,7 +114,8 @@ type Config struct {
 	// passes. Zero leaves the limit to RunPod's executionTimeout, whose
 	// job-stop interrupts ComfyUI the same way.
 	JobTimeout time.Duration
-	// ProgressInterval is the least time between two progress updates.
+	// ProgressInterval is the least time between two progress updates; the
+	// first is posted once a job has run that long.
 	ProgressInterval time.Duration
 	// RandomizeSeeds gives every seed input a fresh random value on each job,
 	// except inputs a manifest param wrote.

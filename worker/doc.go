@@ -41,7 +41,8 @@
 // workflow's filename_prefix inputs made unique too, and the prompt queued
 // and followed over ComfyUI's websocket (reconnecting, or polling /history
 // when it drops). Progress goes to RunPod at most once per
-// Config.ProgressInterval. Config.JobTimeout, and RunPod's job-stop (the
+// Config.ProgressInterval, from the end of the first interval on (a quick
+// job posts none). Config.JobTimeout, and RunPod's job-stop (the
 // job's context ending), interrupt ComfyUI.
 //
 // # The result

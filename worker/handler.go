@@ -33,6 +33,12 @@ type Handler struct {
 	mu      sync.Mutex
 	classes map[string]*comfy.ClassInfo // /object_info entries seen so far
 
+	// background holds clean-up calls that finish after their job's
+	// result; Close waits for them. Once closed, they run in line.
+	background sync.WaitGroup
+	bgMu       sync.Mutex
+	closed     bool
+
 	rndMu sync.Mutex
 	rnd   *rand.Rand
 }
@@ -78,11 +84,33 @@ func New(cfg *Config) (*Handler, error) {
 	return h, nil
 }
 
+// inBackground runs f on a goroutine Close waits for, or at once after
+// Close.
+func (h *Handler) inBackground(f func()) {
+	h.bgMu.Lock()
+	if h.closed {
+		h.bgMu.Unlock()
+		f()
+		return
+	}
+	h.background.Add(1)
+	h.bgMu.Unlock()
+	go func() {
+		defer h.background.Done()
+		f()
+	}()
+}
+
 // Client returns the ComfyUI client the handler uses.
 func (h *Handler) Client() *comfy.Client { return h.client }
 
-// Close releases idle connections. Jobs still running are not affected.
+// Close waits for the clean-up of finished jobs and releases idle
+// connections. Jobs still running are not affected.
 func (h *Handler) Close() {
+	h.bgMu.Lock()
+	h.closed = true
+	h.bgMu.Unlock()
+	h.background.Wait()
 	h.fetch.close()
 	h.cfg.HTTPClient.CloseIdleConnections()
 }

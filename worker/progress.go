@@ -35,9 +35,9 @@ const (
 )
 
 // progress forwards a job's progress to RunPod from a goroutine of its own,
-// at most once per Config.ProgressInterval, always sending the latest
-// state: a slow control plane never slows the job, and no update queues up
-// behind another.
+// at most once per Config.ProgressInterval and not before the first interval
+// has passed, always sending the latest state: a slow control plane never
+// slows the job, and no update queues up behind another.
 type progress struct {
 	h   *Handler
 	job *serverless.Job
@@ -78,6 +78,15 @@ func (p *progress) update(v Progress) {
 
 func (p *progress) loop(ctx context.Context) {
 	defer close(p.done)
+	// Nothing is posted during the first interval: a job that ends sooner
+	// needs no progress, and its result replaces it anyway.
+	first := p.h.cfg.Clock.NewTimer(p.h.cfg.ProgressInterval)
+	select {
+	case <-p.quit:
+		first.Stop()
+		return
+	case <-first.Chan():
+	}
 	for {
 		select {
 		case <-p.quit:
