@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // Client defaults.
@@ -162,13 +164,13 @@ func WithRetries(attempts int) Option {
 func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("comfy: base URL %s: %w", scrubURL(baseURL), errors.Unwrap(err))
+		return nil, fmt.Errorf("comfy: base URL %s: %w", redact.URL(baseURL), errors.Unwrap(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("comfy: base URL %s: want http:// or https://", scrubURL(baseURL))
+		return nil, fmt.Errorf("comfy: base URL %s: want http:// or https://", redact.URL(baseURL))
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("comfy: base URL %s has no host", scrubURL(baseURL))
+		return nil, fmt.Errorf("comfy: base URL %s has no host", redact.URL(baseURL))
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""
@@ -400,7 +402,7 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("ComfyUI %s %s: %w", req.method, req.path, ctx.Err())
 		}
-		return nil, fmt.Errorf("ComfyUI %s %s: %s", req.method, req.path, scrubError(err))
+		return nil, fmt.Errorf("ComfyUI %s %s: %s", req.method, req.path, redact.Error(err))
 	}
 	return resp, nil
 }
@@ -433,7 +435,7 @@ func decodeBody(resp *http.Response, path string, v any) error {
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
 	if err != nil {
-		return fmt.Errorf("ComfyUI %s: reading the answer: %s", path, scrubError(err))
+		return fmt.Errorf("ComfyUI %s: reading the answer: %s", path, redact.Error(err))
 	}
 	if raw, ok := v.(*[]byte); ok {
 		*raw = data
@@ -443,28 +445,4 @@ func decodeBody(resp *http.Response, path string, v any) error {
 		return fmt.Errorf("ComfyUI %s: unexpected answer (%v): %s", path, err, truncate(string(data), 200))
 	}
 	return nil
-}
-
-// scrubURL drops credentials and the query (tokens, signatures) from a URL.
-func scrubURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	u.Fragment = ""
-	return u.String()
-}
-
-// scrubError removes the URL a *url.Error embeds (it may carry a query with
-// a token); the callers name the path themselves.
-func scrubError(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/coder/websocket"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // wsReadLimit bounds one websocket frame: execution_error messages carry
@@ -57,7 +59,7 @@ func (c *Client) Connect(ctx context.Context, clientID string) (*Conn, error) {
 			status = fmt.Sprintf(" (HTTP %d)", resp.StatusCode)
 			resp.Body.Close()
 		}
-		return nil, fmt.Errorf("ComfyUI websocket /ws%s: %s", status, scrubError(err))
+		return nil, fmt.Errorf("ComfyUI websocket /ws%s: %s", status, redact.Error(err))
 	}
 	ws.SetReadLimit(wsReadLimit)
 	// Ask for type-4 previews, which carry the prompt and node ids. Servers
@@ -65,7 +67,7 @@ func (c *Client) Connect(ctx context.Context, clientID string) (*Conn, error) {
 	hello := []byte(`{"type":"feature_flags","data":{"supports_preview_metadata":true}}`)
 	if err := ws.Write(ctx, websocket.MessageText, hello); err != nil {
 		ws.CloseNow()
-		return nil, fmt.Errorf("ComfyUI websocket /ws: %s", scrubError(err))
+		return nil, fmt.Errorf("ComfyUI websocket /ws: %s", redact.Error(err))
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	conn := &Conn{ClientID: clientID, ws: ws, ch: make(chan connMsg), cancel: cancel, done: make(chan struct{})}
@@ -82,7 +84,7 @@ func (conn *Conn) read(ctx context.Context, c *Client) {
 		var m connMsg
 		switch {
 		case err != nil:
-			m.err = fmt.Errorf("ComfyUI websocket closed: %s", scrubError(err))
+			m.err = fmt.Errorf("ComfyUI websocket closed: %s", redact.Error(err))
 		case typ == websocket.MessageBinary:
 			ev, derr := DecodeBinaryEvent(data)
 			if derr != nil {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 
 	"cmp"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // PromptRequest is a POST /prompt call.
@@ -80,7 +82,7 @@ func (c *Client) QueuePrompt(ctx context.Context, req PromptRequest) (*QueuedPro
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
 	if err != nil {
-		return nil, fmt.Errorf("ComfyUI POST /prompt: reading the answer: %s", scrubError(err))
+		return nil, fmt.Errorf("ComfyUI POST /prompt: reading the answer: %s", redact.Error(err))
 	}
 	if resp.StatusCode == http.StatusBadRequest {
 		pe, derr := DecodePromptError(resp.StatusCode, body)

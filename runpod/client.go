@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // Defaults of the client's options.
@@ -103,10 +105,10 @@ func WithBaseURL(base string) Option {
 			return fmt.Errorf("runpod: base URL %q: want an absolute http(s) URL such as %s", base, BaseURLDefault)
 		}
 		if u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("runpod: base URL %q: must not have a query or fragment", redactURL(base))
+			return fmt.Errorf("runpod: base URL %q: must not have a query or fragment", redact.URL(base))
 		}
 		if u.User != nil {
-			return fmt.Errorf("runpod: base URL %q: must not carry credentials; use WithAPIKey", redactURL(base))
+			return fmt.Errorf("runpod: base URL %q: must not carry credentials; use WithAPIKey", redact.URL(base))
 		}
 		c.baseURL = strings.TrimRight(u.String(), "/")
 		return nil
@@ -508,22 +510,4 @@ func notSent(err error) bool {
 func unknownHost(err error) bool {
 	var dnsErr *net.DNSError
 	return errors.As(err, &dnsErr) && dnsErr.IsNotFound
-}
-
-// redactURL drops the query, fragment and credentials of a URL, which is where
-// presigned URLs keep their signature.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.IndexAny(raw, "?#"); i >= 0 {
-			return raw[:i] + "?REDACTED"
-		}
-		return "(unparseable URL)"
-	}
-	redacted := u.RawQuery != "" || u.User != nil
-	u.RawQuery, u.Fragment, u.User = "", "", nil
-	if redacted {
-		return u.String() + "?REDACTED"
-	}
-	return u.String()
 }

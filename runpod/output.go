@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // OutputFile is one file found in a job's output. Outputs finds them in every
@@ -53,7 +55,7 @@ type OutputFile struct {
 // String describes the file without secrets.
 func (f OutputFile) String() string {
 	if f.URL != "" {
-		return fmt.Sprintf("%s (%s from %s)", f.Name, f.Field, redactURL(f.URL))
+		return fmt.Sprintf("%s (%s from %s)", f.Name, f.Field, redact.URL(f.URL))
 	}
 	return fmt.Sprintf("%s (%s)", f.Name, f.Field)
 }
@@ -527,7 +529,7 @@ func (b *b64Normalizer) Read(p []byte) (int, error) {
 // fetch GETs a file the worker uploaded, retrying only before any byte was
 // read. The URL is never logged or put in errors with its query.
 func (c *Client) fetch(ctx context.Context, f *OutputFile) (io.ReadCloser, error) {
-	where := redactURL(f.URL)
+	where := redact.URL(f.URL)
 	for attempt := 1; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
 		if err != nil {

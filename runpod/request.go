@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/url"
 	"time"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // Request is a job to submit with Run or RunSync.
@@ -68,7 +70,7 @@ type S3Config struct {
 
 // String describes the config without its secret.
 func (s S3Config) String() string {
-	return fmt.Sprintf("S3Config{AccessID:%q AccessSecret:REDACTED BucketName:%q EndpointURL:%q}", s.AccessID, s.BucketName, redactURL(s.EndpointURL))
+	return fmt.Sprintf("S3Config{AccessID:%q AccessSecret:REDACTED BucketName:%q EndpointURL:%q}", s.AccessID, s.BucketName, redact.URL(s.EndpointURL))
 }
 
 // GoString is String, so %#v does not print the secret either.
@@ -77,7 +79,7 @@ func (s S3Config) GoString() string { return s.String() }
 // LogValue keeps the secret out of slog output.
 func (s S3Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("accessId", s.AccessID), slog.String("bucketName", s.BucketName),
-		slog.String("endpointUrl", redactURL(s.EndpointURL)))
+		slog.String("endpointUrl", redact.URL(s.EndpointURL)))
 }
 
 // encode checks the request and encodes it.
@@ -88,7 +90,7 @@ func (r *Request) encode() ([]byte, error) {
 	if r.Webhook != "" {
 		u, err := url.Parse(r.Webhook)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("runpod: webhook %q: want an absolute http(s) URL", redactURL(r.Webhook))
+			return nil, fmt.Errorf("runpod: webhook %q: want an absolute http(s) URL", redact.URL(r.Webhook))
 		}
 	}
 	if r.Policy != nil {

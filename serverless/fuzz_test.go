@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // FuzzDecodeTake feeds job-take answers to the decoder: it never panics,
@@ -190,7 +192,7 @@ func FuzzLogLine(f *testing.F) {
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
 			t.Fatalf("line %q does not decode: %v", line, err)
 		}
-		want := truncateMiddle(redactURL(msg), MaxLogMessage)
+		want := truncateMiddle(redact.Signatures(msg), MaxLogMessage)
 		if utf8.ValidString(msg) && v.Message != want {
 			t.Fatalf("message %q, want %q", v.Message, want)
 		}

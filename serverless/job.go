@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // Job is one job as the handler sees it: the object RunPod's job-take
@@ -53,7 +55,7 @@ type S3Config struct {
 func (s S3Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("accessId", s.AccessID),
-		slog.String("accessSecret", redacted),
+		slog.String("accessSecret", redact.Marker),
 		slog.String("bucketName", s.BucketName),
 		slog.String("endpointUrl", s.EndpointURL),
 	)
@@ -61,7 +63,7 @@ func (s S3Config) LogValue() slog.Value {
 
 // String keeps the secret out of fmt output.
 func (s S3Config) String() string {
-	return fmt.Sprintf("{accessId:%s accessSecret:%s bucketName:%s endpointUrl:%s}", s.AccessID, redacted, s.BucketName, s.EndpointURL)
+	return fmt.Sprintf("{accessId:%s accessSecret:%s bucketName:%s endpointUrl:%s}", s.AccessID, redact.Marker, s.BucketName, s.EndpointURL)
 }
 
 // Policy is a job's execution policy; times are in milliseconds as RunPod

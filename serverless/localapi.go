@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // Request-size limits of the local API: RunPod's own limits for /run and
@@ -291,18 +293,18 @@ func (a *LocalAPI) sendWebhook(url string, body []byte) {
 		defer a.bg.Done()
 		req, err := http.NewRequestWithContext(a.bgCtx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
-			a.log.Warn("WEBHOOK | bad URL: " + redactURL(err.Error()))
+			a.log.Warn("WEBHOOK | bad URL: " + redact.Signatures(err.Error()))
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := a.client.Do(req)
 		if err != nil {
-			a.log.Warn("WEBHOOK | Request failed: " + redactURL(err.Error()))
+			a.log.Warn("WEBHOOK | Request failed: " + redact.Signatures(err.Error()))
 			return
 		}
 		defer drainClose(resp)
 		if resp.StatusCode >= 300 {
-			a.log.Warn(fmt.Sprintf("WEBHOOK | %s answered HTTP %d", redactURL(url), resp.StatusCode))
+			a.log.Warn(fmt.Sprintf("WEBHOOK | %s answered HTTP %d", redact.Signatures(url), resp.StatusCode))
 		}
 	}()
 }

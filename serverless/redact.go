@@ -1,30 +1,10 @@
 package serverless
 
 import (
-	"regexp"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
-
-// signedParam matches the value of a query parameter that authorizes a
-// request on its own: presigned S3 and GCS URLs, SAS tokens, API keys in
-// query strings.
-var signedParam = regexp.MustCompile(`(?i)([?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|signature|awsaccesskeyid|sig|token|access_token|api_key|apikey|key)=)[^&#\s"'<>]*`)
-
-// redacted replaces a secret in logs and errors.
-const redacted = "REDACTED"
-
-// redactURL removes credentials from the query string of every URL in s.
-func redactURL(s string) string {
-	if !strings.ContainsAny(s, "?&") {
-		return s
-	}
-	return signedParam.ReplaceAllString(s, "${1}"+redacted)
-}
-
-// scrubURLError returns err's text with presigned-URL credentials removed.
-func scrubURLError(err error) string {
-	return redactURL(err.Error())
-}
 
 // redactor removes known secret values (the API key, a job's S3 secret) and
 // presigned-URL credentials from text that is about to be logged or posted.
@@ -60,10 +40,10 @@ func (r redactor) with(secrets ...string) redactor {
 func (r redactor) String(s string) string {
 	for _, sec := range r.secrets {
 		if strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, redacted)
+			s = strings.ReplaceAll(s, sec, redact.Marker)
 		}
 	}
-	return redactURL(s)
+	return redact.Signatures(s)
 }
 
 // Err returns an error whose text is err's with secrets replaced. errors.Is

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // The placeholders RunPod puts in its URL templates. $ID is the worker id in
@@ -122,13 +124,13 @@ func appendQuery(u, key, value string) string {
 func checkURL(name, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("serverless: %s is not a valid URL: %v", name, scrubURLError(err))
+		return fmt.Errorf("serverless: %s is not a valid URL: %v", name, redact.Signatures(err.Error()))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("serverless: %s must be an http or https URL, got %q", name, redactURL(raw))
+		return fmt.Errorf("serverless: %s must be an http or https URL, got %q", name, redact.Signatures(raw))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("serverless: %s has no host: %q", name, redactURL(raw))
+		return fmt.Errorf("serverless: %s has no host: %q", name, redact.Signatures(raw))
 	}
 	return nil
 }

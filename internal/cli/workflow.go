@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // maxObjectInfo caps how much of an /object_info answer or file is read.
@@ -392,59 +393,35 @@ func loadObjectInfo(ctx context.Context, hc *http.Client, src string) (comfy.Obj
 func fetchObjectInfo(ctx context.Context, hc *http.Client, raw string) (comfy.ObjectInfo, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, usageErrorf("--object-info: not a URL: %s", scrubURL(raw))
+		return nil, usageErrorf("--object-info: not a URL: %s", redact.URL(raw))
 	}
 	if !strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/object_info") {
 		u.Path = strings.TrimRight(u.Path, "/") + "/object_info"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, usageErrorf("--object-info: %s", scrubURL(raw))
+		return nil, usageErrorf("--object-info: %s", redact.URL(raw))
 	}
 	if hc == nil {
 		hc = http.DefaultClient
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch object_info from %s: %s", scrubURL(u.String()), scrubErr(err))
+		return nil, fmt.Errorf("fetch object_info from %s: %s", redact.URL(u.String()), redact.Error(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch object_info from %s: HTTP %d", scrubURL(u.String()), resp.StatusCode)
+		return nil, fmt.Errorf("fetch object_info from %s: HTTP %d", redact.URL(u.String()), resp.StatusCode)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxObjectInfo))
 	if err != nil {
-		return nil, fmt.Errorf("fetch object_info from %s: %s", scrubURL(u.String()), scrubErr(err))
+		return nil, fmt.Errorf("fetch object_info from %s: %s", redact.URL(u.String()), redact.Error(err))
 	}
 	info, err := comfy.ParseObjectInfo(data)
 	if err != nil {
-		return nil, fmt.Errorf("object_info from %s: %w", scrubURL(u.String()), err)
+		return nil, fmt.Errorf("object_info from %s: %w", redact.URL(u.String()), err)
 	}
 	return info, nil
-}
-
-// scrubURL drops credentials and the query (tokens, signatures) from a URL.
-func scrubURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	u.Fragment = ""
-	return u.String()
-}
-
-// scrubErr drops the URL a *url.Error embeds (the caller names the scrubbed
-// URL itself).
-func scrubErr(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }
 
 // WorkflowConvertOptions are the inputs of `comfypod workflow convert`.

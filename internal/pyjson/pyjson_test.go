@@ -78,7 +78,7 @@ func TestAppendString(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"plain":              `"plain"`,
-		"q\"b\\":            `"q\"b\\"`,
+		"q\"b\\":             `"q\"b\\"`,
 		"\n\r\t\b\f\x00\x1f": `"\n\r\t\b\f\u0000\u001f"`,
 		"\x7f é €":           `"\u007f \u00e9 \u20ac"`,
 		"😀":                  `"\ud83d\ude00"`,

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // WorkerHandler runs one job in a TestWorker. A non-nil error fails the job
@@ -300,7 +302,7 @@ func (w *TestWorker) post(ctx context.Context, u string, v any) error {
 			return nil
 		}
 		if err == nil {
-			err = fmt.Errorf("%s answered %d: %s", redactURL(u), code, bytes.TrimSpace(resp))
+			err = fmt.Errorf("%s answered %d: %s", redact.URL(u), code, bytes.TrimSpace(resp))
 			if code != http.StatusTooManyRequests && code < 500 {
 				return err
 			}

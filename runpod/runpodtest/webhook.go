@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // WebhookDelivery is one attempt to deliver a job's final status to its
@@ -75,10 +75,10 @@ func (s *Server) deliver(jobID, hook string, body []byte) {
 		s.notifyLocked()
 		s.mu.Unlock()
 		if err == nil {
-			s.log.Info("runpodtest: webhook delivered", "job", jobID, "url", redactURL(hook), "attempt", attempt)
+			s.log.Info("runpodtest: webhook delivered", "job", jobID, "url", redact.URL(hook), "attempt", attempt)
 			return
 		}
-		s.log.Warn("runpodtest: webhook failed", "job", jobID, "url", redactURL(hook), "attempt", attempt, "err", d.Err)
+		s.log.Warn("runpodtest: webhook failed", "job", jobID, "url", redact.URL(hook), "attempt", attempt, "err", d.Err)
 		if t == nil {
 			return
 		}
@@ -97,41 +97,16 @@ func (s *Server) postWebhook(hook string, body []byte) (int, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("bad webhook URL %s", redactURL(hook))
+		return 0, fmt.Errorf("bad webhook URL %s", redact.URL(hook))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("post to %s failed: %s", redactURL(hook), scrubURLError(err))
+		return 0, fmt.Errorf("post to %s failed: %s", redact.URL(hook), redact.Error(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-// scrubURLError drops the URL (which may carry a token in its query) from a
-// client error, keeping the cause.
-func scrubURLError(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
-}
-
-// redactURL keeps the scheme, host and path of a URL for logs, dropping user
-// info and query, which may carry tokens or signatures.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	u.Fragment = ""
-	return u.String()
 }
 
 // Webhooks lists every webhook delivery attempt so far, oldest first.
