@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/suggest"
 )
 
 // ParamProblem is one reason a param cannot be applied: a bad value, or a
@@ -275,7 +277,7 @@ func (m *Manifest) valueProblems(params map[string]any) []ParamProblem {
 			continue
 		}
 		msg := fmt.Sprintf("unknown param `%s`", name)
-		if c := closest(name, known); c != "" {
+		if c := suggest.Closest(name, known, 2); c != "" {
 			msg += fmt.Sprintf(" (did you mean `%s`?)", c)
 		}
 		if len(known) > 0 {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/comfypod/comfypod/internal/suggest"
 )
 
 // ParamType is the type of a manifest param.
@@ -170,7 +172,7 @@ func (p *manifestParser) unknown(where string, ms []member, known []string) {
 			continue
 		}
 		hint := ""
-		if s := closest(m.Key, known); s != "" {
+		if s := suggest.Closest(m.Key, known, 2); s != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		p.addf(where, "unknown field %q%s; known fields: %s", m.Key, hint, strings.Join(known, ", "))
@@ -525,38 +527,6 @@ func ratOf(n json.Number) *big.Rat {
 	return r
 }
 
-// closest returns the candidate within edit distance 2 of s, if any.
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
-
 // Workflows returns the workflow names in manifest order; the first is the
 // default.
 func (m *Manifest) Workflows() []string {
@@ -756,7 +726,7 @@ func (prm *Param) value(v any, next func(lo, hi uint64) uint64) (Value, error) {
 		}
 		if !slices.Contains(prm.Options, s) {
 			hint := ""
-			if c := closest(s, prm.Options); c != "" {
+			if c := suggest.Closest(s, prm.Options, 2); c != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", c)
 			}
 			return nil, fmt.Errorf("%q is not one of %s%s", truncate(s, 40), optionList(prm.Options), hint)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/comfypod/comfypod/internal/suggest"
 )
 
 // gpuToken is one item of hub.json's gpuIds.
@@ -245,7 +247,7 @@ func (c *pkgCtx) suggestPool(s string) string {
 		}
 		if match {
 			add(p.ID)
-		} else if editDistance(up, p.ID) <= 2 {
+		} else if suggest.Distance(up, p.ID) <= 2 {
 			near = append(near, p.ID)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/suggest"
 )
 
 func hubFields() []field {
@@ -506,7 +508,7 @@ func (c *pkgCtx) checkPresets(d *jsonDoc, cfg *node) map[string]bool {
 func closestName(s string, candidates []string) string {
 	best, bestD := "", 4
 	for _, cand := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(cand))
+		d := suggest.Distance(strings.ToLower(s), strings.ToLower(cand))
 		if d < bestD || strings.HasPrefix(cand, s) && d < 8 && bestD > 2 {
 			best, bestD = cand, d
 		}

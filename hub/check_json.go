@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/suggest"
 )
 
 // checkJSONSyntax reports what keeps hub.json and tests.json from being
@@ -107,35 +109,11 @@ func suggestField(key string, known []field) string {
 			return f.name
 		}
 	}
-	best, bestD := "", 3
-	for _, f := range known {
-		if d := editDistance(strings.ToLower(key), strings.ToLower(f.name)); d < bestD {
-			best, bestD = f.name, d
-		}
+	names := make([]string, len(known))
+	for i, f := range known {
+		names[i] = f.name
 	}
-	return best
-}
-
-// editDistance is the Levenshtein distance of a and b, in runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
+	return suggest.Closest(key, names, 2)
 }
 
 // truncate cuts s to n characters.
