@@ -465,7 +465,7 @@ func paintAcross(p *browserPage) (from, to image.Point) {
 		pts = append(pts, [2]float64{x + w/4 + float64(i)*w/20, cy})
 	}
 	p.drag(pts...)
-	p.waitFor(`!document.getElementById("undo").disabled`)
+	p.waitFor(`document.getElementById("undo").getAttribute("aria-disabled") !== "true"`)
 	s := float64(natural[0]) / w
 	return image.Pt(int(w/4*s), int(h/2*s)), image.Pt(int(3*w/4*s), int(h/2*s))
 }
@@ -723,7 +723,7 @@ func paintWithKeyboard(p *browserPage) int {
 		p.press(kb.ArrowRight)
 	}
 	p.keyUp(" ", "Space", 32)
-	p.waitFor(`!document.getElementById("undo").disabled && /painted/.test(document.getElementById("mask-summary").textContent) &&
+	p.waitFor(`document.getElementById("undo").getAttribute("aria-disabled") !== "true" && /painted/.test(document.getElementById("mask-summary").textContent) &&
 		!/Nothing/.test(document.getElementById("mask-summary").textContent)`)
 	return moves
 }

@@ -3,12 +3,14 @@ package web_test
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // The mask editor's input paths: file drop, touch painting, the overlay, and
@@ -100,7 +102,7 @@ func TestEditorDropAndTouch(t *testing.T) {
 		pts = append(pts, [2]float64{x + w*0.2 + float64(i)*w*0.05, y + h*0.3 + float64(i)*h*0.03})
 	}
 	p.touchDrag(pts...)
-	p.waitFor(`!document.getElementById("undo").disabled`)
+	p.waitFor(`document.getElementById("undo").getAttribute("aria-disabled") !== "true"`)
 	if c := coverage(p); c < 0.03 {
 		t.Errorf("touch painted %.3f of the mask, want a stroke", c)
 	}
@@ -142,12 +144,12 @@ func TestEditorShortcuts(t *testing.T) {
 	paintAcross(p)
 	painted := coverage(p)
 	p.press("z", chromedp.ModifierCtrl)
-	p.waitFor(`document.getElementById("undo").disabled && !document.getElementById("redo").disabled`)
+	p.waitFor(`document.getElementById("undo").getAttribute("aria-disabled") === "true" && document.getElementById("redo").getAttribute("aria-disabled") !== "true"`)
 	if c := coverage(p); c != 0 {
 		t.Errorf("coverage after Ctrl+Z is %.3f, want 0", c)
 	}
 	p.press("z", chromedp.ModifierCtrl, chromedp.ModifierShift)
-	p.waitFor(`!document.getElementById("undo").disabled && document.getElementById("redo").disabled`)
+	p.waitFor(`document.getElementById("undo").getAttribute("aria-disabled") !== "true" && document.getElementById("redo").getAttribute("aria-disabled") === "true"`)
 	// Replaying a stroke as one path anti-aliases its edges a little
 	// differently from drawing it piece by piece.
 	if c := coverage(p); math.Abs(c-painted) > 0.002 {
@@ -183,7 +185,7 @@ func TestEditorShortcuts(t *testing.T) {
 	}
 	// Ctrl+Z still works.
 	p.press("z", chromedp.ModifierCtrl)
-	p.waitFor(`!document.getElementById("redo").disabled`)
+	p.waitFor(`document.getElementById("redo").getAttribute("aria-disabled") !== "true"`)
 
 	// Clear is undoable.
 	p.do(chromedp.Click(chromedp.ID("clear")))
@@ -193,5 +195,16 @@ func TestEditorShortcuts(t *testing.T) {
 	p.do(chromedp.Click(chromedp.ID("undo")))
 	if c := coverage(p); c == 0 {
 		t.Error("Undo after Clear left the mask empty")
+	}
+
+	// Pressing Undo from the keyboard until nothing is left keeps the focus
+	// on the button.
+	p.do(chromedp.Focus(chromedp.ID("undo")))
+	p.press(strings.Repeat(kb.Enter, 8))
+	if got := eval[string](p, `document.activeElement.id + " " + document.getElementById("undo").getAttribute("aria-disabled")`); got != "undo true" {
+		t.Errorf("after undoing everything: focus and state %q, want %q", got, "undo true")
+	}
+	if c := coverage(p); c != 0 {
+		t.Errorf("coverage after undoing everything is %.4f", c)
 	}
 }

@@ -337,9 +337,19 @@ function setSize(size, say = false) {
   if (say) announce(`Brush size ${painter.size} pixels`);
 }
 
+/**
+ * Marks a button unavailable without disabling it: a disabled button loses
+ * the keyboard focus, so pressing Undo until nothing is left would drop the
+ * focus to the page.
+ */
+function setAvailable(button, on) {
+  if (on) button.removeAttribute("aria-disabled");
+  else button.setAttribute("aria-disabled", "true");
+}
+
 function updateMaskUI() {
-  $("undo").disabled = !painter.canUndo;
-  $("redo").disabled = !painter.canRedo;
+  setAvailable($("undo"), painter.canUndo);
+  setAvailable($("redo"), painter.canRedo);
   const c = painter.coverage();
   const summary =
     c === 0 ? "Nothing painted yet." : c < 0.005 ? "A small area is painted." : `About ${Math.round(c * 100)}% of the image is painted.`;
@@ -348,13 +358,15 @@ function updateMaskUI() {
 }
 
 function undo() {
+  if (!painter.canUndo) return;
   painter.undo();
-  announce("Undone");
+  announce(painter.canUndo ? "Undone" : "Undone; nothing left to undo");
 }
 
 function redo() {
+  if (!painter.canRedo) return;
   painter.redo();
-  announce("Redone");
+  announce(painter.canRedo ? "Redone" : "Redone; nothing left to redo");
 }
 
 function isTextEntry(el) {
