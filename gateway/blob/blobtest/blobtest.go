@@ -1,5 +1,3 @@
-// Package blobtest is the contract suite every blob.Store passes, so the
-// gateway cannot tell a folder from a bucket.
 package blobtest
 
 import (

@@ -1,13 +1,3 @@
-// Package storetest is the contract suite every store.Store passes: the same
-// tests run against SQLite and PostgreSQL, so the gateway cannot tell them
-// apart.
-//
-//	func TestContract(t *testing.T) {
-//		storetest.Run(t, func(t testing.TB) storetest.Opener {
-//			path := filepath.Join(t.TempDir(), "db")
-//			return func() (store.Store, error) { return sqlite.Open(context.Background(), path, nil) }
-//		})
-//	}
 package storetest
 
 import (

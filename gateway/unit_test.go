@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/comfypod/comfypod/gateway/store"
+)
+
+func TestProgressOf(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		raw  string
+		frac float64 // -1: none
+		msg  string
+	}{
+		{`{"stage":"running","node":"9","value":3,"max":20,"percent":45}`, 0.45, "running"},
+		{`{"value":5,"max":20}`, 0.25, ""},
+		{`{"step":1,"steps":4,"message":"sampling"}`, 0.25, "sampling"},
+		{`{"progress":0.3}`, 0.3, ""},
+		{`{"progress":30}`, 0.3, ""},
+		{`0.75`, 0.75, ""},
+		{`40`, 0.4, ""},
+		{`"loading the model"`, -1, "loading the model"},
+		{`{"percent":250}`, -1, ""},
+		{`{"value":1,"max":0}`, -1, ""},
+		{`[1,2]`, -1, ""},
+		{`not json`, -1, ""},
+	} {
+		p := progressOf(json.RawMessage(tc.raw))
+		if (p.Fraction == nil) != (tc.frac < 0) || (p.Fraction != nil && *p.Fraction != tc.frac) || p.Message != tc.msg || string(p.Detail) != tc.raw {
+			t.Errorf("progressOf(%s) = %+v (fraction %v)", tc.raw, p, p.Fraction)
+		}
+	}
+}
+
+func TestScrub(t *testing.T) {
+	t.Parallel()
+	key := KeyPrefix + strings.Repeat("Ab9_-", 8)
+	for _, tc := range []struct{ in, secret string }{
+		{"key " + key + " refused", key[4:]},
+		{"Authorization: Bearer sometoken123 sent", "sometoken123"},
+		{"rpa_ABCDEFGH12345678 is RunPod's", "ABCDEFGH12345678"},
+		{"POST http://h/v1/runpod/webhook/abcdefghijklmnopqrstuvwx.s3cr3t failed", "s3cr3t"},
+		{"GET https://bucket.s3.amazonaws.com/o.png?X-Amz-Signature=deadbeef&X-Amz-Credential=AKID failed", "deadbeef"},
+	} {
+		out := scrub(tc.in)
+		if strings.Contains(out, tc.secret) || !strings.Contains(out, "REDACTED") {
+			t.Errorf("scrub(%q) = %q", tc.in, out)
+		}
+	}
+	if got := scrub("plain message with no secret"); got != "plain message with no secret" {
+		t.Errorf("scrub changed a plain message: %q", got)
+	}
+}
+
+func TestSmallHelpers(t *testing.T) {
+	t.Parallel()
+	for i := 0; i < 100; i++ {
+		if id := newJobID(); !validJobID(id) {
+			t.Fatalf("newJobID() = %q is not valid", id)
+		}
+	}
+	for _, bad := range []string{"", "short", strings.Repeat("A", 24), strings.Repeat("a", 23) + "1", strings.Repeat("a", 25), "../../../../etc/passwd/aa"} {
+		if validJobID(bad) {
+			t.Errorf("validJobID(%q)", bad)
+		}
+	}
+	for seq := int64(1); seq < 1<<40; seq *= 7 {
+		if got, err := parseCursor(cursor(seq)); err != nil || got != seq {
+			t.Fatalf("cursor round trip of %d: %d, %v", seq, got, err)
+		}
+	}
+	for _, bad := range []string{"", "c", "x12", "c-5", "c0", "czzzzzzzzzzzzzzzzzzzz"} {
+		if _, err := parseCursor(bad); err == nil {
+			t.Errorf("parseCursor(%q): no error", bad)
+		}
+	}
+	for in, want := range map[string]string{
+		"ComfyUI_00001_.png": "ComfyUI_00001_.png", "../../etc/passwd": "passwd", `C:\x\y.png`: "y.png",
+		"a b\"c.png": "a_b_c.png", "": "output-3", "..": "output-3", "é.png": "_.png",
+	} {
+		if got := safeName(in, 3); got != want {
+			t.Errorf("safeName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := clip("héllo wörld", 2); got != "h…" {
+		t.Errorf("clip = %q", got)
+	}
+	if editDistance("strenght", "strength") != 2 || editDistance("", "abc") != 3 {
+		t.Error("editDistance")
+	}
+	now := time.Now()
+	for st, want := range map[store.State]Status{
+		store.StateQueued: StatusQueued, store.StateClaimed: StatusQueued, store.StateSubmitting: StatusQueued,
+		store.StateInQueue: StatusQueued, store.StateRunning: StatusRunning, store.StateSucceeded: StatusSucceeded,
+		store.StateFailed: StatusFailed, store.StateCancelled: StatusCancelled, store.StateTimedOut: StatusTimedOut,
+	} {
+		if got := statusOf(&store.Job{State: st, CreatedAt: now}); got != want {
+			t.Errorf("statusOf(%s) = %s, want %s", st, got, want)
+		}
+	}
+	if got := statusOf(&store.Job{State: store.StateInQueue, ColdStart: true}); got != StatusColdStart {
+		t.Errorf("cold start: %s", got)
+	}
+}
+
+func TestConfigChecks(t *testing.T) {
+	t.Parallel()
+	if _, err := New(&Config{}); err == nil || !strings.Contains(err.Error(), "Store is required") {
+		t.Fatalf("New with nothing: %v", err)
+	}
+	if _, err := New(nil); err == nil {
+		t.Fatal("New(nil): no error")
+	}
+	c := (&Config{PollMin: time.Second, PollMax: time.Millisecond, PublicURL: "ftp://x", Concurrency: -1}).WithDefaults()
+	err := c.validate()
+	for _, want := range []string{"PollMax", "PublicURL", "Concurrency"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("validate: %v, want it to name %s", err, want)
+		}
+	}
+}
