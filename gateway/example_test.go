@@ -50,7 +50,9 @@ func Example() {
 	defer rp.Close()
 	// A worker that returns the target as it is: enough to show the trip.
 	_, _ = rp.StartWorker(ctx, func(_ context.Context, job *runpodtest.WorkerJob) (any, error) {
-		var in struct{ Images []struct{ Name, Image string } }
+		var in struct {
+			Images []struct{ Name, Image string }
+		}
 		_ = json.Unmarshal(job.Input, &in)
 		return map[string]any{"images": []map[string]string{{"filename": "out.png", "type": "base64", "data": in.Images[0].Image}}}, nil
 	}, nil)
