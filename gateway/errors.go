@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // apiError is an error answer: a status, a code and a message for the
@@ -115,23 +117,20 @@ var secretPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`rpa_[A-Za-z0-9]{8,}`),
 	regexp.MustCompile(`(?i)(bearer\s+)[^\s"']+`),
 	regexp.MustCompile(`(/v1/runpod/webhook/)[^\s"'?]+`),
-	regexp.MustCompile(`(?i)(https?://[^\s"'?]+)\?[^\s"']*(X-Amz-Signature|Signature|sig|token)=[^\s"']*`),
 }
 
-// scrub removes secrets from text bound for a log line or an error.
+// scrub removes secrets from text bound for a log line or an error, the
+// signatures of presigned URLs included.
 func scrub(s string) string {
 	if !strings.ContainsAny(s, "_/") && !strings.Contains(strings.ToLower(s), "bearer") {
 		return s
 	}
 	for i, re := range secretPatterns {
-		switch i {
-		case 0, 1:
-			s = re.ReplaceAllStringFunc(s, func(m string) string { return m[:4] + "REDACTED" })
-		case 2, 3:
-			s = re.ReplaceAllString(s, "${1}REDACTED")
-		default:
-			s = re.ReplaceAllString(s, "${1}?REDACTED")
+		if i < 2 {
+			s = re.ReplaceAllStringFunc(s, func(m string) string { return m[:4] + redact.Marker })
+		} else {
+			s = re.ReplaceAllString(s, "${1}"+redact.Marker)
 		}
 	}
-	return s
+	return redact.Signatures(s)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/suggest"
 	"github.com/comfypod/comfypod/runpod"
 )
 
@@ -305,40 +306,12 @@ func baseLimit(prm *comfy.Param, maxSide int) int {
 // closest one.
 func (p *pkg) unknownParam(name string) string {
 	var names []string
-	best, bestD := "", 3
 	for _, prm := range p.manifest.Params() {
 		names = append(names, prm.Name)
-		if d := editDistance(strings.ToLower(name), strings.ToLower(prm.Name)); d < bestD {
-			best, bestD = prm.Name, d
-		}
 	}
 	msg := "unknown param"
-	if best != "" {
+	if best := suggest.Closest(name, names, 2); best != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", best)
 	}
 	return msg + "; this package takes " + strings.Join(names, ", ")
-}
-
-// editDistance is the Levenshtein distance of two short strings.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

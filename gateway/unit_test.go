@@ -89,9 +89,6 @@ func TestSmallHelpers(t *testing.T) {
 	if got := clip("héllo wörld", 2); got != "h…" {
 		t.Errorf("clip = %q", got)
 	}
-	if editDistance("strenght", "strength") != 2 || editDistance("", "abc") != 3 {
-		t.Error("editDistance")
-	}
 	now := time.Now()
 	for st, want := range map[store.State]Status{
 		store.StateQueued: StatusQueued, store.StateClaimed: StatusQueued, store.StateSubmitting: StatusQueued,
