@@ -10,26 +10,27 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
-	_ "image/gif" // decoders for /view conversions and mask uploads
-	_ "image/jpeg"
 	"io"
 
-	_ "golang.org/x/image/bmp"
+	"github.com/comfypod/comfypod/comfy/engine/internal/imaging"
+	_ "golang.org/x/image/bmp" // decoders for the formats imaging does not read
 	_ "golang.org/x/image/tiff"
-	_ "golang.org/x/image/webp"
 )
 
 // The routes that convert images (/view with channel or preview, and
-// /upload/mask) work on 8-bit non-premultiplied RGBA, as Pillow's RGBA mode
-// does, and write PNGs with a small encoder that, unlike image/png, can
-// write an RGBA file whose pixels are all opaque and can carry text chunks.
+// /upload/mask) decode with package imaging, which opens files as Pillow
+// does, work on 8-bit non-premultiplied RGBA, as Pillow's RGBA mode does, and
+// write PNGs with a small encoder that, unlike image/png, can write an RGBA
+// file whose pixels are all opaque and can carry text chunks.
 
 var pngSignature = []byte("\x89PNG\r\n\x1a\n")
 
 // decodedImage is an image file decoded for conversion.
 type decodedImage struct {
-	img image.Image
-	// hasAlpha says whether Pillow would open the file in RGBA mode.
+	// rgba is the first frame as Pillow's convert("RGBA") gives it; its RGB
+	// samples are also what convert("RGB") gives.
+	rgba *image.NRGBA
+	// hasAlpha says whether Pillow opens the file in RGBA mode.
 	hasAlpha bool
 	// texts are the PNG's text chunks (tEXt, zTXt, iTXt), raw.
 	texts []pngChunk
@@ -40,23 +41,47 @@ type pngChunk struct {
 	data []byte
 }
 
+// decodeImage decodes PNG, JPEG, WEBP and GIF files the way Pillow opens
+// them (modes, palette and colour-key transparency, the decompression-bomb
+// limit; no EXIF rotation, as ComfyUI's /view applies none), and BMP and TIFF
+// files with Go's decoders.
 func decodeImage(data []byte) (*decodedImage, error) {
+	p, err := imaging.Decode(data, imaging.Options{})
+	if errors.Is(err, imaging.ErrUnknownFormat) {
+		return decodeOther(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("not a readable image: %w", err)
+	}
+	f := p.Frames[0]
+	d := &decodedImage{
+		rgba:     &image.NRGBA{Pix: f.RGBA(), Stride: 4 * f.W, Rect: image.Rect(0, 0, f.W, f.H)},
+		hasAlpha: f.Mode == imaging.ModeRGBA,
+	}
+	if p.Format == "PNG" {
+		_, d.texts, _ = pngInfo(data)
+	}
+	return d, nil
+}
+
+// decodeOther decodes the formats package imaging does not read (BMP, TIFF)
+// with Go's decoders, under the same pixel limit.
+func decodeOther(data []byte) (*decodedImage, error) {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not a readable image: %w", err)
+	}
+	if px := int64(cfg.Width) * int64(cfg.Height); px > imaging.MaxPixelsDefault {
+		return nil, fmt.Errorf("not a readable image: %w", &imaging.BombError{Pixels: px, Limit: imaging.MaxPixelsDefault})
+	}
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("not a readable image: %w", err)
 	}
-	d := &decodedImage{img: img}
-	if format == "png" {
-		ct, chunks, err := pngInfo(data)
-		if err == nil {
-			d.hasAlpha = ct == 6 // RGBA; LA and palette transparency open as LA and P
-			d.texts = chunks
-		}
-		return d, nil
-	}
+	d := &decodedImage{rgba: toNRGBA(img)}
 	switch img.(type) {
 	case *image.NRGBA, *image.NRGBA64, *image.RGBA, *image.RGBA64:
-		d.hasAlpha = format == "webp" || format == "tiff"
+		d.hasAlpha = format == "tiff"
 	}
 	return d, nil
 }

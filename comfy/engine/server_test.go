@@ -567,6 +567,51 @@ func TestViewRoute(t *testing.T) {
 	}
 }
 
+// /view conversions open files as Pillow does: a GIF's transparent palette
+// entry keeps its colour under channel=rgb, and a file declaring more pixels
+// than Pillow's decompression-bomb limit is refused before it is decoded.
+func TestViewDecodesLikePillow(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	// 1×1 GIF, palette red and blue, index 0 (red) transparent, pixel 0.
+	gifData := []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\x00\x00\x00\x00\xff" +
+		"\x21\xf9\x04\x01\x00\x00\x00\x00\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b")
+	if err := os.WriteFile(filepath.Join(e.s.OutputDir(), "t.gif"), gifData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _, rgb := e.do("GET", "/view?filename=t.gif&channel=rgb", nil, "")
+	if s != 200 || pngMode(rgb) != "RGB" {
+		t.Fatalf("channel=rgb = %d %s", s, pngMode(rgb))
+	}
+	got, err := png.Decode(bytes.NewReader(rgb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := color.NRGBAModel.Convert(got.At(0, 0)).(color.NRGBA); c != (color.NRGBA{255, 0, 0, 255}) {
+		t.Errorf("transparent GIF pixel under channel=rgb = %v, want the palette's red", c)
+	}
+
+	var bomb bytes.Buffer
+	bomb.Write(pngSignature)
+	var ihdr [13]byte
+	binary.BigEndian.PutUint32(ihdr[0:4], 20000)
+	binary.BigEndian.PutUint32(ihdr[4:8], 20000)
+	ihdr[8], ihdr[9] = 8, 2
+	if err := writeChunk(&bomb, "IHDR", ihdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeChunk(&bomb, "IEND", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.s.OutputDir(), "bomb.png"), bomb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _, body := e.do("GET", "/view?filename=bomb.png&channel=rgb", nil, "")
+	if s != 400 || !strings.Contains(string(body), "could be decompression bomb DOS attack") {
+		t.Errorf("bomb = %d %s", s, body)
+	}
+}
+
 func TestUploadMask(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, nil)

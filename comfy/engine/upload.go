@@ -313,7 +313,7 @@ func (s *Server) mergeMask(form *multipart.Form, upload []byte) ([]byte, error) 
 	if err != nil {
 		return nil, errors.New("the uploaded mask is not a readable image")
 	}
-	o, m := toNRGBA(orig.img), toNRGBA(maskImg.img)
+	o, m := orig.rgba, maskImg.rgba
 	if o.Rect.Size() != m.Rect.Size() {
 		return nil, fmt.Errorf("the mask is %v but the original is %v; they must match", m.Rect.Size(), o.Rect.Size())
 	}

@@ -150,7 +150,7 @@ func (s *Server) viewChannel(w http.ResponseWriter, file, disposition, channel s
 	if !ok {
 		return
 	}
-	src := toNRGBA(d.img)
+	src := d.rgba
 	var buf bytes.Buffer
 	if channel == "rgb" {
 		if err := writePNG(&buf, src, false, nil); err != nil {
@@ -190,7 +190,7 @@ func (s *Server) viewPreview(w http.ResponseWriter, file, disposition, preview, 
 			quality = n
 		}
 	}
-	src := toNRGBA(d.img)
+	src := d.rgba
 	var buf bytes.Buffer
 	if format == "jpeg" {
 		q := min(max(quality, 1), 100)
