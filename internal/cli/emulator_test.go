@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -61,48 +60,23 @@ func TestRunpodEmulatorParsesFlags(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a goroutine-safe status stream.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestRunpodEmulatorRuns(t *testing.T) {
 	t.Parallel()
 	f, _, _, _ := testFactory()
 	pr, pw := io.Pipe()
 	defer pr.Close()
-	status := &lockedBuffer{}
+	status := &syncBuffer{}
 	f.IO.Out, f.IO.ErrOut = pw, status
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	exit := make(chan int, 1)
-	go func() {
-		exit <- Run(ctx, f, []string{"runpod-emulator", "--endpoint-id", "ep1", "--api-key", "rpa_CLI", "--worker-id", "pod-1"})
-	}()
+	emulator := startCommand(t, func(ctx context.Context) error {
+		if code := Run(ctx, f, []string{"runpod-emulator", "--endpoint-id", "ep1", "--api-key", "rpa_CLI", "--worker-id", "pod-1"}); code != ExitOK {
+			return fmt.Errorf("exit %d; status: %s", code, status)
+		}
+		return nil
+	})
 
 	// The variables arrive at once, before anything else happens.
-	var lines []string
-	sc := bufio.NewScanner(pr)
-	for len(lines) < len(emulatorEnvOrder) && sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) != len(emulatorEnvOrder) {
-		t.Fatalf("got %d lines: %q (%v); status: %s", len(lines), lines, sc.Err(), status)
-	}
+	lines := readLines(emulator, pr, len(emulatorEnvOrder))
 	file := filepath.Join(t.TempDir(), "emulator.env")
 	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -150,14 +124,8 @@ func TestRunpodEmulatorRuns(t *testing.T) {
 		t.Fatalf("status: %d %v", code, st)
 	}
 
-	cancel()
-	select {
-	case code := <-exit:
-		if code != ExitOK {
-			t.Fatalf("exit %d; status: %s", code, status)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the emulator did not stop on cancel")
+	if err := emulator.stop(); err != nil {
+		t.Fatal(err)
 	}
 	s := status.String()
 	if !strings.Contains(s, "listening on http://127.0.0.1:") || !strings.Contains(s, "stopped") || strings.Contains(s, "rpa_CLI") {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -50,24 +49,6 @@ func TestEngineParsesFlags(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe writer for the command's status stream.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestEngineRuns(t *testing.T) {
 	t.Parallel()
 	f, _, out, _ := testFactory()
@@ -90,18 +71,8 @@ func TestEngineRuns(t *testing.T) {
 		MaxUploadSizeMB: 1,
 		Grace:           5 * time.Second,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runEngine(ctx, opts) }()
-
-	var addr net.Addr
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("engine exited: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("engine did not listen")
-	}
+	engine := startCommand(t, func(ctx context.Context) error { return runEngine(ctx, opts) })
+	addr := await(engine, addrs, "the engine listening")
 	base := "http://" + addr.String()
 	resp, err := http.Get(base + "/system_stats")
 	if err != nil {
@@ -132,14 +103,8 @@ func TestEngineRuns(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("engine returned %v after Ctrl-C", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("engine did not stop")
+	if err := engine.stop(); err != nil {
+		t.Errorf("engine returned %v after Ctrl-C", err)
 	}
 	if s := status.String(); !strings.Contains(s, "listening on http://"+addr.String()) || !strings.Contains(s, "comfypod engine stopped") {
 		t.Errorf("status output:\n%s", s)
