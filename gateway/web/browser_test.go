@@ -68,7 +68,7 @@ func (l *serveLog) String() string {
 // startServe runs `comfypod serve --addr 127.0.0.1:0` in this process with an
 // empty environment (so the local stack, open on loopback) and a fresh data
 // folder, and returns its URL. The command stops when the test ends.
-func startServe(t *testing.T) string {
+func startServe(t *testing.T, dataDir string) (string, *serveLog) {
 	t.Helper()
 	logs := &serveLog{ready: make(chan struct{})}
 	f := &cli.Factory{
@@ -79,7 +79,7 @@ func startServe(t *testing.T) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--workers", "1", "--log-level", "warn", "--log-format", "text"}
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--workers", "1", "--log-level", "info", "--log-format", "text"}
 	go func() { done <- cli.Run(ctx, f, args) }()
 	t.Cleanup(func() {
 		cancel()
@@ -94,13 +94,34 @@ func startServe(t *testing.T) string {
 	})
 	select {
 	case <-logs.ready:
-		return logs.url
+		return logs.url, logs
 	case code := <-done:
 		t.Fatalf("comfypod serve exited with %d before listening:\n%s", code, logs)
 	case <-time.After(waitLong):
 		t.Fatalf("comfypod serve did not start listening:\n%s", logs)
 	}
-	return ""
+	return "", nil
+}
+
+// createKey runs `comfypod keys create` on the data folder and returns the key.
+func createKey(t *testing.T, dataDir string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	f := &cli.Factory{
+		IO:         &cli.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		Getenv:     func(string) string { return "" },
+		HTTPClient: &http.Client{},
+		Now:        time.Now,
+	}
+	args := []string{"keys", "create", "--name", "browser-test", "--data-dir", dataDir, "--log-level", "warn", "--log-format", "text"}
+	if code := cli.Run(context.Background(), f, args); code != 0 {
+		t.Fatalf("comfypod keys create: exit %d\n%s", code, errOut.String())
+	}
+	key := strings.TrimSpace(out.String())
+	if key == "" || strings.ContainsAny(key, " \n") {
+		t.Fatalf("comfypod keys create printed %q", out.String())
+	}
+	return key
 }
 
 // serviceJob is the part of GET /v1/jobs/{id} the test reads.
@@ -114,12 +135,26 @@ type serviceJob struct {
 	} `json:"outputs"`
 }
 
-func getJSON(t *testing.T, url string, v any) {
+// get fetches url, with the Bearer key when one is given.
+func get(t *testing.T, url, key string) *http.Response {
 	t.Helper()
-	res, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func getJSON(t *testing.T, url, key string, v any) {
+	t.Helper()
+	res := get(t, url, key)
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusOK {
@@ -172,10 +207,10 @@ func near(mask *image.Alpha, margin int) func(x, y int) bool {
 // with the target: same size; the target's own pixels away from the painted
 // area (the preview grows the mask by 8 pixels and feathers it by 4); and
 // most of the painted area's core repainted.
-func checkOutput(t *testing.T, base, id, targetPath string, mask *image.Alpha) serviceJob {
+func checkOutput(t *testing.T, base, key, id, targetPath string, mask *image.Alpha) serviceJob {
 	t.Helper()
 	var job serviceJob
-	getJSON(t, base+"/v1/jobs/"+id, &job)
+	getJSON(t, base+"/v1/jobs/"+id, key, &job)
 	if job.Status != "succeeded" || len(job.Outputs) != 1 || job.Outputs[0].ContentType != "image/png" {
 		t.Fatalf("job %+v", job)
 	}
@@ -183,10 +218,7 @@ func checkOutput(t *testing.T, base, id, targetPath string, mask *image.Alpha) s
 	if strings.HasPrefix(u, "/") {
 		u = base + u
 	}
-	res, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := get(t, u, key)
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d", u, res.StatusCode)
@@ -268,7 +300,7 @@ func currentJob(p *browserPage) string {
 
 func TestImageBrushEndToEnd(t *testing.T) {
 	testenv.Chromium(t)
-	base := startServe(t)
+	base, _ := startServe(t, t.TempDir())
 	dir := t.TempDir()
 
 	t.Run("desktop with the mouse", func(t *testing.T) {
@@ -303,7 +335,7 @@ func TestImageBrushEndToEnd(t *testing.T) {
 		}
 
 		id := currentJob(p)
-		job := checkOutput(t, base, id, target, mask)
+		job := checkOutput(t, base, "", id, target, mask)
 		if len(job.Params["seed"]) == 0 || string(job.Params["seed"]) == `"random"` {
 			t.Errorf("job params %s: want the seed drawn for random", job.Params)
 		}
@@ -345,7 +377,7 @@ func TestImageBrushEndToEnd(t *testing.T) {
 			t.Errorf("focus moved to %q after submitting", active)
 		}
 		id := currentJob(p)
-		job := checkOutput(t, base, id, target, mask)
+		job := checkOutput(t, base, "", id, target, mask)
 		if got := string(job.Params["seed"]); got != "7" && got != `"7"` {
 			t.Errorf("seed param %s, want 7", got)
 		}
@@ -358,8 +390,49 @@ func TestImageBrushEndToEnd(t *testing.T) {
 	var list struct {
 		Jobs []serviceJob `json:"jobs"`
 	}
-	getJSON(t, base+"/v1/jobs", &list)
+	getJSON(t, base+"/v1/jobs", "", &list)
 	if len(list.Jobs) != 2 || list.Jobs[0].Status != "succeeded" || list.Jobs[1].Status != "succeeded" {
 		t.Errorf("GET /v1/jobs: %+v", list.Jobs)
+	}
+}
+
+// TestImageBrushWithAPIKey runs the page against a service that has an API
+// key: the page asks for it, sends it with every request (the event stream
+// and the output downloads too), remembers it when told, and the service's
+// logs never show it.
+func TestImageBrushWithAPIKey(t *testing.T) {
+	testenv.Chromium(t)
+	data := t.TempDir()
+	key := createKey(t, data)
+	base, logs := startServe(t, data)
+	dir := t.TempDir()
+	target, reference := testImages(t, dir, 160, 128)
+
+	p := newBrowserPage(t, desktop)
+	// The browser reports the service's 401 answers before the key is given.
+	p.allowConsole("401 (Unauthorized)")
+	p.navigate(base + "/")
+	p.waitFor(`/API key/.test(document.getElementById("history-error").textContent)`)
+	loadImages(p, target, reference)
+	paintAcross(p)
+	mask := paintedMask(p)
+	p.do(chromedp.Click(chromedp.ID("submit")))
+	p.waitFor(`document.getElementById("connection").open && document.activeElement.id === "api-key"`)
+	p.press(key)
+	p.do(chromedp.Click(chromedp.ID("remember-key")), chromedp.Click(chromedp.ID("submit")))
+	p.waitFor(`document.getElementById("status").dataset.state === "succeeded" && document.getElementById("result-img").naturalWidth === 160`)
+	id := currentJob(p)
+	checkOutput(t, base, key, id, target, mask)
+	if res := get(t, base+"/v1/jobs/"+id, ""); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET the job without the key: %d, want 401", res.StatusCode)
+	} else {
+		res.Body.Close()
+	}
+
+	// A new page in the same browser profile finds the remembered key.
+	p.navigate(base + "/")
+	p.waitFor(`document.querySelector('#history button[data-id="` + id + `"] img.thumb') !== null`)
+	if strings.Contains(logs.String(), key) || strings.Contains(logs.String(), key[4:]) {
+		t.Error("the service's log shows the API key")
 	}
 }
