@@ -12,13 +12,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
 	"github.com/comfypod/comfypod/internal/redact"
+	"github.com/comfypod/comfypod/internal/retryafter"
 )
 
 // Client defaults.
@@ -343,8 +343,8 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		}
 		switch resp.StatusCode {
 		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			if d, ok := retryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
-				wait = d
+			if d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
+				wait = min(d, maxRetryAfter)
 			}
 			lastErr = checkResponse(resp)
 			continue
@@ -359,22 +359,6 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 
 // maxRetryAfter caps how long a Retry-After header makes a GET wait.
 const maxRetryAfter = 30 * time.Second
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(h string, now time.Time) (time.Duration, bool) {
-	if h == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(h); err == nil {
-		d = t.Sub(now)
-	} else {
-		return 0, false
-	}
-	return min(max(d, 0), maxRetryAfter), true
-}
 
 func (c *Client) send(ctx context.Context, req request) (*http.Response, error) {
 	var body io.Reader

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/comfypod/comfypod/internal/retryafter"
 )
 
 // Sentinel errors, matched with errors.Is. The typed errors below (APIError,
@@ -140,7 +141,7 @@ func (c *Client) checkResponse(resp *http.Response, cl *call) error {
 		e.Message = c.endpointNotFound() + detail(e.Message)
 	case code == http.StatusTooManyRequests:
 		e.kind = ErrRateLimited
-		return &RateLimitError{APIError: e, RetryAfter: c.retryAfter(resp.Header.Get("Retry-After"))}
+		return &RateLimitError{APIError: e, RetryAfter: c.retryAfter(resp.Header)}
 	case code == http.StatusRequestEntityTooLarge || (code == http.StatusBadRequest && c.payloadError(cl, e.Message)):
 		e.kind = ErrPayloadTooLarge
 		e.Message = c.payloadMessage(cl) + detail(e.Message)
@@ -231,22 +232,11 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-// retryAfter parses a Retry-After header: seconds or an HTTP date.
-func (c *Client) retryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 {
-			return 0
-		}
-		d = time.Duration(min(secs, maxRetryAfter.Seconds()) * float64(time.Second))
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(c.clock.Now())
-	}
-	return max(0, min(d, maxRetryAfter))
+// retryAfter is the wait a 429's Retry-After header asks for, at most
+// maxRetryAfter; zero when the header is absent or unreadable.
+func (c *Client) retryAfter(h http.Header) time.Duration {
+	d, _ := retryafter.Parse(h.Get("Retry-After"), c.clock.Now())
+	return min(d, maxRetryAfter)
 }
 
 // maxRetryAfter bounds the wait a server can ask for.

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/comfypod/comfypod/internal/retryafter"
 )
 
 // Errors the control plane's answers map to, matched with errors.Is.
@@ -102,22 +103,14 @@ const maxErrorBody = 4 << 10
 // checkResponse returns nil for a 2xx answer and an *APIError otherwise. It
 // reads at most maxErrorBody bytes of an error body; the caller still closes
 // the body.
-func checkResponse(op string, resp *http.Response) error {
+func checkResponse(op string, resp *http.Response, now time.Time) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := &APIError{Op: op, StatusCode: resp.StatusCode, Body: body}
 	e.Message = errorMessage(body)
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		if secs, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil && secs >= 0 {
-			e.RetryAfter = time.Duration(secs) * time.Second
-		} else if t, err := http.ParseTime(ra); err == nil {
-			if d := time.Until(t); d > 0 {
-				e.RetryAfter = d
-			}
-		}
-	}
+	e.RetryAfter, _ = retryafter.Parse(resp.Header.Get("Retry-After"), now)
 	return e
 }
 

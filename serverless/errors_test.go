@@ -22,28 +22,28 @@ func answer(code int, header http.Header, body string) *http.Response {
 
 func TestCheckResponse(t *testing.T) {
 	t.Parallel()
-	if err := checkResponse("job-done", answer(200, nil, "")); err != nil {
+	if err := checkResponse("job-done", answer(200, nil, ""), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	err := checkResponse("job-done", answer(404, nil, `{"error":"job abc not found; result discarded"}`))
+	err := checkResponse("job-done", answer(404, nil, `{"error":"job abc not found; result discarded"}`), time.Now())
 	var ae *APIError
 	if !errors.As(err, &ae) || !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthorized) ||
 		err.Error() != "job-done: HTTP 404 Not Found: job abc not found; result discarded" {
 		t.Errorf("404: %v", err)
 	}
-	err = checkResponse("job-take", answer(429, http.Header{"Retry-After": {"7"}}, "slow down\nmore"))
+	err = checkResponse("job-take", answer(429, http.Header{"Retry-After": {"7"}}, "slow down\nmore"), time.Now())
 	if !errors.As(err, &ae) || ae.RetryAfter != 7*time.Second || !errors.Is(err, ErrTooManyRequests) || ae.Message != "slow down" || !ae.temporary() {
 		t.Errorf("429: %+v", ae)
 	}
-	err = checkResponse("ping", answer(401, nil, strings.Repeat("x", 10000)))
+	err = checkResponse("ping", answer(401, nil, strings.Repeat("x", 10000)), time.Now())
 	if !errors.As(err, &ae) || !errors.Is(err, ErrUnauthorized) || len(ae.Body) != maxErrorBody || len(ae.Message) > 210 || ae.temporary() {
 		t.Errorf("401: body %d message %d", len(ae.Body), len(ae.Message))
 	}
-	if err := checkResponse("job-done", answer(400, nil, "")); !errors.Is(err, ErrRejected) {
+	if err := checkResponse("job-done", answer(400, nil, ""), time.Now()); !errors.Is(err, ErrRejected) {
 		t.Errorf("400: %v", err)
 	}
 	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
-	err = checkResponse("job-take", answer(503, http.Header{"Retry-After": {future}}, ""))
+	err = checkResponse("job-take", answer(503, http.Header{"Retry-After": {future}}, ""), time.Now())
 	if !errors.As(err, &ae) || ae.RetryAfter < 50*time.Minute || !ae.temporary() {
 		t.Errorf("503 with a date: %+v", ae)
 	}

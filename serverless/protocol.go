@@ -85,7 +85,7 @@ func (w *Worker) takeJobs(ctx context.Context, need int, inProgress bool) ([]*Jo
 		w.log.Debug("job-take answered 400, expected when FlashBoot is enabled")
 		return nil, nil
 	}
-	if err := checkResponse("job-take", resp); err != nil {
+	if err := checkResponse("job-take", resp, w.clock.Now()); err != nil {
 		return nil, err
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTakeBody+1))
@@ -163,7 +163,7 @@ func (w *Worker) postOnce(ctx context.Context, op, url, jobID string, body []byt
 		return w.scrub.Err(err)
 	}
 	defer drainClose(resp)
-	return checkResponse(op, resp)
+	return checkResponse(op, resp, w.clock.Now())
 }
 
 // retryable says whether a failed post may succeed when tried again.
@@ -236,7 +236,7 @@ func (w *Worker) pollStop(ctx context.Context) ([]string, error) {
 	if resp.StatusCode == http.StatusNoContent {
 		return nil, nil
 	}
-	if err := checkResponse("job-stop", resp); err != nil {
+	if err := checkResponse("job-stop", resp, w.clock.Now()); err != nil {
 		return nil, err
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -298,5 +298,5 @@ func (w *Worker) ping(ctx context.Context, url string) error {
 		return w.scrub.Err(err)
 	}
 	defer drainClose(resp)
-	return checkResponse("ping", resp)
+	return checkResponse("ping", resp, w.clock.Now())
 }
