@@ -324,6 +324,22 @@ func (s *Server) handleGetQueue(w http.ResponseWriter, r *http.Request) {
 	writeJSONResponse(w, http.StatusOK, pyjson.NewObject().Set("queue_running", running).Set("queue_pending", pending))
 }
 
+// readClearDelete reads the body of POST /queue and POST /history, a JSON
+// object like {"clear": true} or {"delete": ["<prompt_id>"]}. It answers 400
+// itself when the body is not one.
+func readClearDelete(w http.ResponseWriter, r *http.Request) (*pyjson.Object, bool) {
+	v, ok := readJSONBody(w, r)
+	if !ok {
+		return nil, false
+	}
+	body, isObj := v.(*pyjson.Object)
+	if !isObj {
+		writeText(w, http.StatusBadRequest, `the body must be a JSON object like {"clear": true} or {"delete": ["<prompt_id>"]}`)
+		return nil, false
+	}
+	return body, true
+}
+
 // idList returns the ids of a "delete" member.
 func idList(v any) ([]any, bool) {
 	l, ok := v.([]any)
@@ -331,13 +347,8 @@ func idList(v any) ([]any, bool) {
 }
 
 func (s *Server) handlePostQueue(w http.ResponseWriter, r *http.Request) {
-	v, ok := readJSONBody(w, r)
+	body, ok := readClearDelete(w, r)
 	if !ok {
-		return
-	}
-	body, isObj := v.(*pyjson.Object)
-	if !isObj {
-		writeText(w, http.StatusBadRequest, `the body must be a JSON object like {"clear": true} or {"delete": ["<prompt_id>"]}`)
 		return
 	}
 	if c, ok := body.Get("clear"); ok && pyBool(c) {
@@ -397,13 +408,8 @@ func (s *Server) handleGetHistoryItem(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePostHistory(w http.ResponseWriter, r *http.Request) {
-	v, ok := readJSONBody(w, r)
+	body, ok := readClearDelete(w, r)
 	if !ok {
-		return
-	}
-	body, isObj := v.(*pyjson.Object)
-	if !isObj {
-		writeText(w, http.StatusBadRequest, `the body must be a JSON object like {"clear": true} or {"delete": ["<prompt_id>"]}`)
 		return
 	}
 	d, hasDelete := body.Get("delete")

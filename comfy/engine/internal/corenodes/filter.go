@@ -82,13 +82,7 @@ func imageSharpenClass() *node.Class {
 					out.Pix[i] = float32((1+a)*float64(im.Pix[i]) - a*float64(blur.Pix[i]))
 				}
 			}
-			for i, v := range out.Pix {
-				if v < 0 {
-					out.Pix[i] = 0
-				} else if v > 1 {
-					out.Pix[i] = 1
-				}
-			}
+			clampUnit(out.Pix)
 			return result(out), nil
 		},
 	}

@@ -273,13 +273,7 @@ func maskComposite(dst, src *node.Mask, x, y int, op string) (*node.Result, erro
 			}
 		}
 	}
-	for i, v := range out.Pix {
-		if v < 0 {
-			out.Pix[i] = 0
-		} else if v > 1 {
-			out.Pix[i] = 1
-		}
-	}
+	clampUnit(out.Pix)
 	return result(out), nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/comfypod/comfypod/comfy/engine/internal/imaging"
 	"github.com/comfypod/comfypod/comfy/engine/node"
 )
 
@@ -468,7 +469,7 @@ func TestTorchSumAndSleef(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range exact.Pix {
-		if d := int(toU8(exact.Pix[i])) - int(toU8(sep.Pix[i])); d > 1 || d < -1 {
+		if d := int(imaging.FloatToByte(exact.Pix[i])) - int(imaging.FloatToByte(sep.Pix[i])); d > 1 || d < -1 {
 			t.Fatalf("sample %d: exact %v separable %v", i, exact.Pix[i], sep.Pix[i])
 		}
 	}

@@ -158,7 +158,7 @@ func writeImagePNG(dst string, im *node.Image, b int, texts []imaging.PNGText) e
 	pix := make([]uint8, len(src))
 	imaging.Parallel(im.H, im.W*im.C, func(lo, hi int) {
 		for i := lo * im.W * im.C; i < hi*im.W*im.C; i++ {
-			pix[i] = toU8(src[i])
+			pix[i] = imaging.FloatToByte(src[i])
 		}
 	})
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".comfypod-*.png.tmp")

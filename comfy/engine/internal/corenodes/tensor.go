@@ -15,17 +15,15 @@ var u8ToF32 = func() (t [256]float32) {
 	return t
 }()
 
-// toU8 is ComfyUI's float → byte conversion for saving:
-// np.clip(255.*x, 0, 255).astype(np.uint8), which truncates. NaN becomes 0.
-func toU8(x float32) uint8 {
-	v := x * 255
-	if !(v > 0) {
-		return 0
+// clampUnit is torch.clamp(x, 0.0, 1.0) in place; NaN stays NaN.
+func clampUnit(pix []float32) {
+	for i, v := range pix {
+		if v < 0 {
+			pix[i] = 0
+		} else if v > 1 {
+			pix[i] = 1
+		}
 	}
-	if v >= 255 {
-		return 255
-	}
-	return uint8(v)
 }
 
 // runtimeError is a torch-style RuntimeError.

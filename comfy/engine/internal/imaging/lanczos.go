@@ -24,7 +24,7 @@ func lanczos(dst, src View) error {
 			row := src.Pix[y*src.Stride : y*src.Stride+w*c]
 			out := img[y*w*c:]
 			for i, v := range row {
-				out[i] = floatToByte(v)
+				out[i] = FloatToByte(v)
 			}
 		}
 	})
@@ -52,9 +52,10 @@ func lanczos(dst, src View) error {
 	return nil
 }
 
-// floatToByte is numpy's clip(255.*x, 0, 255).astype(uint8) for one float32
-// (truncating; NaN becomes 0).
-func floatToByte(x float32) uint8 {
+// FloatToByte is ComfyUI's float → byte conversion, numpy's
+// clip(255.*x, 0, 255).astype(uint8) for one float32: it truncates, and NaN
+// becomes 0. SaveImage and Pillow-based resizes convert tensors with it.
+func FloatToByte(x float32) uint8 {
 	v := x * 255
 	if !(v > 0) {
 		return 0

@@ -99,7 +99,7 @@ func TestLanczos(t *testing.T) {
 	src := []float32{0.2, 0.4, 0.6, 0.1, 0.9, 0.3}
 	got := resize(t, src, 2, 1, 3, 2, 1, Lanczos, true)
 	for i := range src {
-		if got[i] != float32(floatToByte(src[i]))/255 {
+		if got[i] != float32(FloatToByte(src[i]))/255 {
 			t.Fatalf("same-size lanczos = %v", got)
 		}
 	}
@@ -110,7 +110,7 @@ func TestLanczos(t *testing.T) {
 	}
 	got = resize(t, flat, 5, 4, 3, 13, 9, Lanczos, true)
 	for _, v := range got {
-		if floatToByte(v) != 100 {
+		if FloatToByte(v) != 100 {
 			t.Fatalf("lanczos of a flat image: %v", v*255)
 		}
 	}
