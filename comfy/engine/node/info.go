@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Info is a class's /object_info entry. It decodes from and encodes to the
@@ -142,7 +143,7 @@ func orderOf[V any](m map[string]V, order []string) []string {
 	for k := range m {
 		names = append(names, k)
 	}
-	sortStrings(names)
+	slices.Sort(names)
 	return names
 }
 
@@ -414,12 +415,4 @@ func nonNilBool(s []bool) []bool {
 		return []bool{}
 	}
 	return s
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
