@@ -19,6 +19,7 @@ import (
 
 	"github.com/comfypod/comfypod/internal/redact"
 	"github.com/comfypod/comfypod/internal/retryafter"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // Client defaults.
@@ -269,7 +270,7 @@ func (e *APIError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.StatusCode)
 	}
-	return fmt.Sprintf("ComfyUI %s %s: HTTP %d: %s", e.Method, e.Path, e.StatusCode, truncate(msg, 300))
+	return fmt.Sprintf("ComfyUI %s %s: HTTP %d: %s", e.Method, e.Path, e.StatusCode, truncate.Runes(msg, 300))
 }
 
 // Is maps the status to ErrNotFound, ErrBadRequest or ErrServer.
@@ -426,7 +427,7 @@ func decodeBody(resp *http.Response, path string, v any) error {
 		return nil
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("ComfyUI %s: unexpected answer (%v): %s", path, err, truncate(string(data), 200))
+		return fmt.Errorf("ComfyUI %s: unexpected answer (%v): %s", path, err, truncate.Runes(string(data), 200))
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"path"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // FileInput is a node input that names a file in the server's input folder
@@ -156,7 +158,7 @@ func checkTag(tag string) error {
 		return fmt.Errorf("prefix tag is empty")
 	}
 	if len(tag) > 64 {
-		return fmt.Errorf("prefix tag %q is longer than 64 characters", truncate(tag, 70))
+		return fmt.Errorf("prefix tag %q is longer than 64 characters", truncate.Runes(tag, 70))
 	}
 	if tag[0] == '.' {
 		return fmt.Errorf("prefix tag %q must not start with '.'", tag)

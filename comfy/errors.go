@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // PromptError is the server's refusal of a prompt (POST /prompt answered
@@ -75,7 +77,7 @@ func (d ErrorDetail) describe() string {
 	}
 	switch {
 	case d.Type == "invalid_input_type" && len(x.ReceivedValue) > 0:
-		msg += fmt.Sprintf(", got %s", truncate(string(x.ReceivedValue), 60))
+		msg += fmt.Sprintf(", got %s", truncate.Runes(string(x.ReceivedValue), 60))
 		if x.ExceptionMessage != "" {
 			msg += " (" + x.ExceptionMessage + ")"
 		}
@@ -84,7 +86,7 @@ func (d ErrorDetail) describe() string {
 		if x.InputName != "" {
 			det = strings.TrimPrefix(det, x.InputName+" - ")
 		}
-		msg += ": " + truncate(det, 300)
+		msg += ": " + truncate.Runes(det, 300)
 	}
 	return msg
 }
@@ -203,7 +205,7 @@ func (e *ExecutionError) Error() string {
 	if e.ExceptionType != "" {
 		msg = e.ExceptionType + ": " + msg
 	}
-	return fmt.Sprintf("ComfyUI node %s (%s) failed: %s", e.NodeID, e.NodeType, truncate(msg, 1000))
+	return fmt.Sprintf("ComfyUI node %s (%s) failed: %s", e.NodeID, e.NodeType, truncate.Runes(msg, 1000))
 }
 
 // Is makes errors.Is(err, ErrExecution) true.

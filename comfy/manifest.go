@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/comfypod/comfypod/internal/suggest"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // ParamType is the type of a manifest param.
@@ -330,7 +331,7 @@ func (p *manifestParser) param(where string, raw json.RawMessage, m *Manifest) *
 			p.addf(where+"."+lim.key, "only int and float params have %s", lim.key)
 		}
 		if _, ok := parseRat(n.String()); !ok {
-			p.addf(where+"."+lim.key, "%s is too large", truncate(n.String(), 40))
+			p.addf(where+"."+lim.key, "%s is too large", truncate.Runes(n.String(), 40))
 			continue
 		}
 		if prm.Type == ParamInt && !isInteger(n) {
@@ -680,7 +681,7 @@ func (prm *Param) value(v any, next func(lo, hi uint64) uint64) (Value, error) {
 		}
 		r, ok := parseRat(n.String())
 		if !ok {
-			return nil, fmt.Errorf("%s is too large", truncate(n.String(), 40))
+			return nil, fmt.Errorf("%s is too large", truncate.Runes(n.String(), 40))
 		}
 		if !r.IsInt() {
 			return nil, fmt.Errorf("want an integer, got %s", n)
@@ -696,7 +697,7 @@ func (prm *Param) value(v any, next func(lo, hi uint64) uint64) (Value, error) {
 		}
 		r, ok := parseRat(n.String())
 		if !ok {
-			return nil, fmt.Errorf("%s is too large", truncate(n.String(), 40))
+			return nil, fmt.Errorf("%s is too large", truncate.Runes(n.String(), 40))
 		}
 		if err := prm.checkRange(r, n); err != nil {
 			return nil, err
@@ -729,7 +730,7 @@ func (prm *Param) value(v any, next func(lo, hi uint64) uint64) (Value, error) {
 			if c := suggest.Closest(s, prm.Options, 2); c != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", c)
 			}
-			return nil, fmt.Errorf("%q is not one of %s%s", truncate(s, 40), optionList(prm.Options), hint)
+			return nil, fmt.Errorf("%q is not one of %s%s", truncate.Runes(s, 40), optionList(prm.Options), hint)
 		}
 		return Value(raw), nil
 	case ParamImage, ParamMask:
@@ -786,13 +787,13 @@ func checkFileName(s string) error {
 	case bare == "":
 		return errors.New("the file name is empty")
 	case strings.HasPrefix(bare, "/") || strings.Contains(bare, `\`):
-		return fmt.Errorf("file name %q must be relative to the input folder, with forward slashes", truncate(s, 60))
+		return fmt.Errorf("file name %q must be relative to the input folder, with forward slashes", truncate.Runes(s, 60))
 	case slices.Contains(strings.Split(bare, "/"), ".."):
-		return fmt.Errorf("file name %q must not contain ..", truncate(s, 60))
+		return fmt.Errorf("file name %q must not contain ..", truncate.Runes(s, 60))
 	}
 	for _, r := range bare {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("file name %q contains a control character", truncate(s, 60))
+			return fmt.Errorf("file name %q contains a control character", truncate.Runes(s, 60))
 		}
 	}
 	return nil

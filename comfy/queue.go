@@ -14,6 +14,7 @@ import (
 	"cmp"
 
 	"github.com/comfypod/comfypod/internal/redact"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // PromptRequest is a POST /prompt call.
@@ -103,7 +104,7 @@ func (c *Client) QueuePrompt(ctx context.Context, req PromptRequest) (*QueuedPro
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&ok); err != nil || ok.PromptID == "" {
-		return nil, fmt.Errorf("ComfyUI POST /prompt: unexpected answer: %s", truncate(string(body), 200))
+		return nil, fmt.Errorf("ComfyUI POST /prompt: unexpected answer: %s", truncate.Runes(string(body), 200))
 	}
 	nes, err := decodeNodeErrors(ok.NodeErrors)
 	if err != nil {

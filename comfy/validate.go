@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // Validate checks the workflow as far as it can before a server sees it and
@@ -209,23 +211,12 @@ func numericValue(v Value, integer bool) (*big.Rat, bool) {
 
 func describeValue(v Value) string {
 	if s, ok := v.Text(); ok {
-		return strconv.Quote(truncate(s, 40))
+		return strconv.Quote(truncate.Runes(s, 40))
 	}
 	return kindOf(v.Raw())
 }
 
-func shortValue(v Value) string { return truncate(string(v), 60) }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
-}
+func shortValue(v Value) string { return truncate.Runes(string(v), 60) }
 
 func optionList(opts []string) string {
 	const max = 20

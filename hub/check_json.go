@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/internal/suggest"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // checkJSONSyntax reports what keeps hub.json and tests.json from being
@@ -61,7 +62,7 @@ func (c *pkgCtx) expect(d *jsonDoc, n *node, k kind, hint string) bool {
 func describe(n *node) string {
 	switch n.kind {
 	case kString:
-		return "the string " + strconv.Quote(scrub(truncate(n.str, 60)))
+		return "the string " + strconv.Quote(scrub(truncate.Runes(n.str, 60)))
 	case kNumber, kBool:
 		return n.kind.String() + " " + n.str
 	case kNull:
@@ -114,15 +115,6 @@ func suggestField(key string, known []field) string {
 		names[i] = f.name
 	}
 	return suggest.Closest(key, names, 2)
-}
-
-// truncate cuts s to n characters.
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }
 
 // quoteList quotes and joins values for messages.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // workflowFile is a JSON file of the package that may be a ComfyUI workflow.
@@ -93,7 +94,7 @@ func (c *pkgCtx) checkWorkflows() {
 			ui = append(ui, wf.path)
 		case wf.err != nil:
 			if wf.shaped {
-				c.atFile(wf.path, 0, 0, ruleWorkflowInvalid, "%s", scrub(truncate(wf.err.Error(), 400)))
+				c.atFile(wf.path, 0, 0, ruleWorkflowInvalid, "%s", scrub(truncate.Runes(wf.err.Error(), 400)))
 			}
 		case wf.api != nil:
 			api = append(api, wf)
@@ -170,7 +171,7 @@ func (c *pkgCtx) checkHandlerNodes(api []*workflowFile, ui []string) {
 			list = "inputs " + strings.Join(inputs, ", ")
 		}
 		c.atFile(file, w.line, w.col, ruleNodeInput, "%s writes input `%s`, but node %s in %s is %s, which has no input `%s` (it has %s); the handler and the workflow disagree about which node this is",
-			w.expr, w.input, w.id, where, node.ClassType, w.input, truncate(list, 200))
+			w.expr, w.input, w.id, where, node.ClassType, w.input, truncate.Runes(list, 200))
 	}
 }
 
@@ -206,7 +207,7 @@ func (c *pkgCtx) checkManifest() {
 		}
 		wf, err := comfy.ParseWorkflow(raw)
 		if err != nil {
-			c.atFile(file, 0, 0, ruleManifestInvalid, "workflow %q (%s): %s", name, p, scrub(truncate(err.Error(), 300)))
+			c.atFile(file, 0, 0, ruleManifestInvalid, "workflow %q (%s): %s", name, p, scrub(truncate.Runes(err.Error(), 300)))
 			continue
 		}
 		err = m.Check(wf, name, nil)

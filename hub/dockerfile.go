@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	dfparser "github.com/moby/buildkit/frontend/dockerfile/parser"
+
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // dockerInstr is one Dockerfile instruction.
@@ -286,7 +288,7 @@ func (c *pkgCtx) checkDockerCUDA(df *dockerfile, sts []stage) {
 			}
 		}
 	}
-	image := scrub(truncate(base.image, 80))
+	image := scrub(truncate.Runes(base.image, 80))
 	if allowed == nil || len(allowed.sorted()) == 0 {
 		if compareCUDA(img, c.cat.HubMaxCUDA) > 0 {
 			c.atFile(df.path, base.line, 1, ruleDockerCUDA, "the base image %s needs a CUDA %s driver, but hub.json sets no allowedCudaVersions, so workers and Hub tests may land on hosts with older drivers (the Hub's have at most %s) and fail at start; "+

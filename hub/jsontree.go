@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // This file holds the JSON reader the linter runs on hub.json, tests.json and
@@ -482,11 +484,7 @@ func firstLine(b []byte) string {
 
 // quoteShort quotes s, cut to n characters.
 func quoteShort(s string, n int) string {
-	if utf8.RuneCountInString(s) > n {
-		r := []rune(s)
-		s = string(r[:n]) + "…"
-	}
-	return "`" + s + "`"
+	return "`" + truncate.Runes(s, n) + "`"
 }
 
 // invisibleName names the characters people paste by accident that JSON does

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/comfypod/comfypod/internal/retryafter"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // Sentinel errors, matched with errors.Is. The typed errors below (APIError,
@@ -225,11 +226,7 @@ func errorMessage(body []byte) string {
 
 // oneLine squeezes whitespace and cuts s to about n bytes.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return s
+	return truncate.Bytes(strings.Join(strings.Fields(s), " "), n)
 }
 
 // retryAfter is the wait a 429's Retry-After header asks for, at most

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/comfypod/comfypod/internal/retryafter"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // Errors the control plane's answers map to, matched with errors.Is.
@@ -121,25 +122,11 @@ func errorMessage(body []byte) string {
 		Error string `json:"error"`
 	}
 	if err := json.Unmarshal(body, &v); err == nil && v.Error != "" {
-		return shorten(v.Error, 200)
+		return truncate.Bytes(v.Error, 200)
 	}
 	s := strings.TrimSpace(string(body))
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	return shorten(s, 200)
+	return truncate.Bytes(s, 200)
 }
-
-// shorten cuts s to at most n bytes on a rune boundary, marking the cut.
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

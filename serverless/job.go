@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/internal/redact"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // Job is one job as the handler sees it: the object RunPod's job-take
@@ -130,7 +131,7 @@ func decodeTake(body []byte) ([]*Job, []error) {
 			return nil, []error{fmt.Errorf("job-take answer is not a JSON array of jobs: %v", err)}
 		}
 	default:
-		return nil, []error{fmt.Errorf("job-take answer is not a JSON job object or array (starts with %q)", shorten(string(body), 40))}
+		return nil, []error{fmt.Errorf("job-take answer is not a JSON job object or array (starts with %q)", truncate.Bytes(string(body), 40))}
 	}
 	var (
 		jobs []*Job

@@ -18,6 +18,7 @@ import (
 
 	"github.com/comfypod/comfypod/comfy"
 	"github.com/comfypod/comfypod/internal/redact"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // maxObjectInfo caps how much of an /object_info answer or file is read.
@@ -284,7 +285,7 @@ func (rep *checkReport) printText(w io.Writer) error {
 			if cur == "" {
 				cur = "(missing)"
 			}
-			fmt.Fprintf(tw, "  %s\t→ node %s input %s\t(%s)\t= %s\n", b.Param, b.Node, b.Input, b.ClassType, truncateText(cur, 60))
+			fmt.Fprintf(tw, "  %s\t→ node %s input %s\t(%s)\t= %s\n", b.Param, b.Node, b.Input, b.ClassType, truncate.Runes(cur, 60))
 		}
 		_ = tw.Flush()
 	}
@@ -299,14 +300,6 @@ func (rep *checkReport) printText(w io.Writer) error {
 		}
 	}
 	return ew.err
-}
-
-func truncateText(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }
 
 // errWriter remembers the first write error.
