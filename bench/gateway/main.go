@@ -139,7 +139,7 @@ func run(n, posters, clients int, duration, settle time.Duration, db, bin string
 
 	var rows []row
 	body := jobBody()
-	rows = append(rows, row{"service", "comfypod serve, " + storeName(db) + ", polling (no webhooks)", fmt.Sprintf("%d jobs, %d posters", n, posters)})
+	rows = append(rows, row{"service", "comfypod serve, " + storeName(db) + ", polling", fmt.Sprintf("%d jobs, %d posters, no webhooks", n, posters)})
 
 	// Post n jobs.
 	ids := make([]string, n)
@@ -222,10 +222,10 @@ func run(n, posters, clients int, duration, settle time.Duration, db, bin string
 	rows = append(rows, row{"service peak RSS (VmHWM)", mib(hwm), "whole run: posting, dispatch, watching, reads"})
 
 	fmt.Printf("bench/gateway (%s, %d CPUs shared by client and service)\n\n", time.Now().Format(time.DateOnly), numCPU())
-	fmt.Printf("| %-32s | %-24s | %-44s |\n", "measure", "value", "note")
-	fmt.Printf("|%s|%s|%s|\n", strings.Repeat("-", 34), strings.Repeat("-", 26), strings.Repeat("-", 46))
+	fmt.Printf("| %-30s | %-34s | %-46s |\n", "measure", "value", "note")
+	fmt.Printf("|%s|%s|%s|\n", strings.Repeat("-", 32), strings.Repeat("-", 36), strings.Repeat("-", 48))
 	for _, r := range rows {
-		fmt.Printf("| %-32s | %-24s | %-44s |\n", r.what, r.value, r.note)
+		fmt.Printf("| %-30s | %-34s | %-46s |\n", r.what, r.value, r.note)
 	}
 	return nil
 }
