@@ -206,3 +206,72 @@ func TestOutputsOnS3(t *testing.T) {
 		t.Fatalf("range: %d %q", code, b)
 	}
 }
+
+// TestColdStartAndProgress: a job queued at RunPod with no worker up shows
+// cold_start; once a worker takes it, its progress reports show.
+func TestColdStartAndProgress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true, noWorker: true, config: func(c *Config) { c.ColdStartAfter = 200 * time.Millisecond }})
+	id := h.submit("", brushForm(t, 64, 48, image.Rect(0, 0, 10, 10)))
+	awaitCond(t, "cold_start", func() bool { return h.get("", id).Status == StatusColdStart })
+
+	release := make(chan struct{})
+	reported := make(chan struct{})
+	w, err := h.rp.StartWorker(context.Background(), func(ctx context.Context, job *runpodtest.WorkerJob) (any, error) {
+		if err := job.Progress(ctx, map[string]any{"stage": "running", "percent": 40, "value": 8, "max": 20}); err != nil {
+			return nil, err
+		}
+		close(reported)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return brushWorker(ctx, job)
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	<-reported
+	awaitCond(t, "the progress report", func() bool {
+		j := h.get("", id)
+		return j.Status == StatusRunning && j.Progress != nil && j.Progress.Fraction != nil && *j.Progress.Fraction == 0.4
+	})
+	j := h.get("", id)
+	if j.Progress.Message != "running" || j.StartedAt == nil {
+		t.Fatalf("running job: %+v %+v", j, j.Progress)
+	}
+	close(release)
+	if j := h.wait("", id); j.Status != StatusSucceeded || j.Progress != nil {
+		t.Fatalf("final: %+v", j)
+	}
+	if !strings.Contains(h.logs.String(), "cold start") {
+		t.Fatal("the cold start is not logged")
+	}
+}
+
+// TestKeepWarm: with no worker up and nothing queued, the keep-warm submits
+// a warm-up job of the package's workflow — not a job of the store.
+func TestKeepWarm(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true, noWorker: true, config: func(c *Config) { c.KeepWarm = 50 * time.Millisecond }})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := h.rp.Await(ctx, func() bool { return len(h.rp.Jobs()) > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	warm := h.rp.Jobs()[0]
+	if id := ourID(t, warm); id != "warmup" {
+		t.Fatalf("the warm-up job's images are named for %q", id)
+	}
+	if warm.Policy.TTL != h.cfg.Timeout {
+		t.Fatalf("warm-up TTL %s", warm.Policy.TTL)
+	}
+	if n, _ := h.st.CountActive(ctx); len(n) != 0 {
+		t.Fatalf("the warm-up is in the store: %v", n)
+	}
+	if code, b := h.do("GET", "/metrics", "", "", nil); code != http.StatusOK || !strings.Contains(string(b), `comfypod_runpod_workers{state="idle"} 0`) {
+		t.Fatalf("worker gauges: %d", code)
+	}
+}
