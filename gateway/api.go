@@ -102,8 +102,9 @@ type Progress struct {
 
 // JobError is why a job did not succeed.
 type JobError struct {
-	// Code classifies it: worker_error, no_output, timeout, cancelled,
-	// runpod_refused, runpod_expired, submission_unknown, internal.
+	// Code classifies it: worker_error, no_output, output_unavailable,
+	// timeout, cancelled, runpod_refused, runpod_expired, submission_unknown,
+	// internal.
 	Code string `json:"code"`
 	// Message says what happened and, where we know, what to do.
 	Message string `json:"message"`

@@ -213,7 +213,15 @@ func (s *Service) cancelAtRunPod(ctx context.Context, j *store.Job) (*store.Job,
 	}
 	defer st.Close()
 	if st.State.Terminal() && st.State != runpod.StateCancelled {
-		if err := s.complete(ctx, j.ID, st); err != nil {
+		// It ended before the cancel arrived; the cancel's answer has no
+		// output, the status has.
+		s.metrics.runpodCalls.WithLabelValues("status").Inc()
+		full, err := s.rp.Status(ctx, j.RunPodID)
+		if err != nil {
+			return nil, err
+		}
+		defer full.Close()
+		if err := s.complete(ctx, j.ID, full); err != nil {
 			return nil, err
 		}
 		return s.st.GetJob(ctx, j.ID)
@@ -237,7 +245,7 @@ func (s *Service) handleOutput(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil || n < 0 || n >= len(e.job.Outputs) {
-		if e.job.State == store.StateSucceeded || e.job.State.Terminal() {
+		if e.job.State.Terminal() {
 			s.writeError(w, r, notFound("output"))
 		} else {
 			s.writeError(w, r, &apiError{status: http.StatusNotFound, code: "not_found", msg: "output not found: the job has not succeeded yet"})

@@ -2,12 +2,17 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"image"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/comfypod/comfypod/gateway/blob"
 	"github.com/comfypod/comfypod/runpod"
 	"github.com/comfypod/comfypod/runpod/runpodtest"
 )
@@ -273,5 +278,135 @@ func TestKeepWarm(t *testing.T) {
 	}
 	if code, b := h.do("GET", "/metrics", "", "", nil); code != http.StatusOK || !strings.Contains(string(b), `comfypod_runpod_workers{state="idle"} 0`) {
 		t.Fatalf("worker gauges: %d", code)
+	}
+}
+
+// brokenOutputs is an output store that cannot be written, as a bucket that
+// is down.
+type brokenOutputs struct{ blob.Store }
+
+func (brokenOutputs) Put(context.Context, string, io.Reader, string) (int64, error) {
+	return 0, errors.New("the bucket does not answer")
+}
+
+// TestOutputsUnavailable: a job RunPod completed whose output cannot be
+// stored is tried again, then failed with the reason once its deadline (and
+// a grace period) passed.
+func TestOutputsUnavailable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true, config: func(c *Config) {
+		c.Outputs = brokenOutputs{c.Outputs}
+		c.Timeout, c.UnknownGrace = 1500*time.Millisecond, 200*time.Millisecond
+	}})
+	id := h.submit("", brushForm(t, 64, 48, image.Rect(0, 0, 10, 10)))
+	j := h.wait("", id)
+	if j.Status != StatusFailed || j.Error.Code != "output_unavailable" || !strings.Contains(j.Error.Message, "the bucket does not answer") {
+		t.Fatalf("job: %+v %+v", j, j.Error)
+	}
+	if rj, ok := h.rp.Job(j.RunPodID); !ok || rj.Status != runpodtest.StatusCompleted {
+		t.Fatalf("at RunPod: %+v", rj)
+	}
+}
+
+// TestEventsResumeAndList: an event stream resumed with Last-Event-ID sends
+// only newer versions; the job list pages newest first with a cursor.
+func TestEventsResumeAndList(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true})
+	var ids []string
+	for range 3 {
+		ids = append(ids, h.submit("", brushForm(t, 32, 24, image.Rect(0, 0, 5, 5))))
+	}
+	evs := h.events("", ids[0], "")
+	var last sseEvent
+	for _, e := range evs {
+		if e.event == "job" {
+			last = e
+		}
+	}
+	if got := h.events("", ids[0], last.id); len(got) != 1 || got[0].event != "end" {
+		t.Fatalf("resumed after the last version: %+v", got)
+	}
+	if got := h.events("", ids[0], "1"); len(got) != 2 || got[0].id != last.id {
+		t.Fatalf("resumed after version 1: %+v (last %s)", got, last.id)
+	}
+	for _, id := range ids[1:] {
+		h.wait("", id)
+	}
+	var seen []string
+	cursor := ""
+	for page := 0; page < 5; page++ {
+		path := "/v1/jobs?limit=2"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		code, b := h.do("GET", path, "", "", nil)
+		var l JobList
+		if err := json.Unmarshal(b, &l); code != http.StatusOK || err != nil {
+			t.Fatalf("%s: %d %s", path, code, b)
+		}
+		for _, j := range l.Jobs {
+			seen = append(seen, j.ID)
+		}
+		if cursor = l.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if want := []string{ids[2], ids[1], ids[0]}; !slices.Equal(seen, want) {
+		t.Fatalf("list: %v, want %v", seen, want)
+	}
+	for _, q := range []string{"limit=0", "limit=101", "limit=x", "cursor=nope"} {
+		if code, b := h.do("GET", "/v1/jobs?"+q, "", "", nil); code != http.StatusBadRequest {
+			t.Fatalf("?%s: %d %s", q, code, b)
+		}
+	}
+}
+
+// TestReadiness: /readyz says which part is missing, without its error text.
+func TestReadiness(t *testing.T) {
+	t.Parallel()
+	rp, err := runpodtest.NewServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, hopts{open: true, rp: rp})
+	if code, b := h.do("GET", "/readyz", "", "", nil); code != http.StatusOK {
+		t.Fatalf("ready: %d %s", code, b)
+	}
+	rp.Close()
+	h.svc.health.mu.Lock()
+	h.svc.health.at = time.Time{} // forget the cached answer
+	h.svc.health.mu.Unlock()
+	code, b := h.do("GET", "/readyz", "", "", nil)
+	var r readiness
+	if err := json.Unmarshal(b, &r); code != http.StatusServiceUnavailable || err != nil || r.Checks["runpod"] != "RunPod cannot be reached" ||
+		r.Checks["store"] != "ok" || strings.Contains(string(b), "127.0.0.1") {
+		t.Fatalf("not ready: %d %s", code, b)
+	}
+	if code, _ := h.do("GET", "/healthz", "", "", nil); code != http.StatusOK {
+		t.Fatalf("healthz: %d", code)
+	}
+}
+
+// TestCancelAfterCompletion: a cancel that reaches RunPod after the job
+// completed there delivers the job's outputs instead.
+func TestCancelAfterCompletion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true, config: func(c *Config) { c.PollMin, c.PollMax = time.Hour, time.Hour }})
+	id := h.submit("", brushForm(t, 64, 48, image.Rect(0, 0, 10, 10)))
+	awaitCond(t, "the job submitted", func() bool { return h.get("", id).RunPodID != "" })
+	rid := h.get("", id).RunPodID
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := h.rp.WaitStatus(ctx, rid, runpodtest.StatusCompleted); err != nil {
+		t.Fatal(err)
+	}
+	if j := h.get("", id); j.Status.Final() {
+		t.Fatalf("the service already knows: %+v", j)
+	}
+	code, b := h.do("DELETE", "/v1/jobs/"+id, "", "", nil)
+	j := decodeJob(t, string(b))
+	if code != http.StatusOK || j.Status != StatusSucceeded || len(j.Outputs) != 1 {
+		t.Fatalf("cancel after completion: %d %s", code, b)
 	}
 }

@@ -275,11 +275,14 @@ func (w *watcher) poll(ctx context.Context, e *entry) time.Duration {
 		if err == nil {
 			defer cst.Close()
 			if cst.State == runpod.StateCompleted {
-				// It finished just in time.
-				if err := s.complete(ctx, e.id, cst); err != nil {
+				// It finished just in time; the cancel's answer has no output.
+				s.metrics.runpodCalls.WithLabelValues("status").Inc()
+				st, err := s.rp.Status(ctx, e.runpodID)
+				if err != nil {
 					return w.backoff(e)
 				}
-				return 0
+				defer st.Close()
+				return w.completeOrGiveUp(ctx, e, st, now)
 			}
 		} else if !errors.Is(err, runpod.ErrJobNotFound) {
 			s.metrics.runpodErrs.WithLabelValues("cancel").Inc()
@@ -311,14 +314,7 @@ func (w *watcher) poll(ctx context.Context, e *entry) time.Duration {
 	defer st.Close()
 	e.failures = 0
 	if st.State.Terminal() {
-		if err := s.complete(ctx, e.id, st); err != nil {
-			if ctx.Err() != nil {
-				return 0
-			}
-			s.log.LogAttrs(ctx, slog.LevelWarn, "ending a job failed; trying again", slog.String("job", e.id), slog.String("err", scrub(err.Error())))
-			return w.backoff(e)
-		}
-		return 0
+		return w.completeOrGiveUp(ctx, e, st, now)
 	}
 	u := store.Update{State: e.state, ColdStart: e.cold}
 	switch st.State {
@@ -364,6 +360,26 @@ func (w *watcher) poll(ctx context.Context, e *entry) time.Duration {
 	s.changed(j)
 	e.interval = s.cfg.PollMin
 	return e.interval
+}
+
+// completeOrGiveUp ends a job RunPod reports ended. When that fails (the
+// output store or an output's URL does not answer) it is tried again later,
+// until the job's deadline and a grace period have passed: then the job
+// fails, saying why.
+func (w *watcher) completeOrGiveUp(ctx context.Context, e *entry, st *runpod.Status, now time.Time) time.Duration {
+	s := w.s
+	err := s.complete(ctx, e.id, st)
+	if err == nil || ctx.Err() != nil {
+		return 0
+	}
+	if now.After(e.deadline.Add(s.cfg.UnknownGrace)) {
+		s.log.LogAttrs(ctx, slog.LevelError, "giving up on a job's outputs", slog.String("job", e.id), slog.String("err", scrub(err.Error())))
+		s.finish(ctx, e.id, store.Finish{State: store.StateFailed, At: now, ErrorCode: "output_unavailable", RunPodID: st.ID,
+			Error: "the job completed at RunPod but its output could not be stored: " + clip(scrub(err.Error()), 500)})
+		return 0
+	}
+	s.log.LogAttrs(ctx, slog.LevelWarn, "ending a job failed; trying again", slog.String("job", e.id), slog.String("err", scrub(err.Error())))
+	return w.backoff(e)
 }
 
 // pollUnknown follows a job whose /run answer was lost: its webhook (or a
