@@ -94,8 +94,10 @@ func ExampleWorker() {
 	env := plane.WorkerEnv("worker-1")
 	cfg, _ := serverless.ConfigFromEnv(func(k string) string { return env[k] })
 	cfg.Concurrency = 2
+	slowStarted := make(chan struct{})
 	cfg.Handler = func(ctx context.Context, job *serverless.Job) (any, error) {
 		if strings.Contains(string(job.Input), "slow") {
+			close(slowStarted)
 			<-ctx.Done() // runs until cancelled
 			return nil, ctx.Err()
 		}
@@ -107,7 +109,7 @@ func ExampleWorker() {
 	quick, _ := plane.Enqueue(runpodtest.JobRequest{Input: "quick"})
 	slow, _ := plane.Enqueue(runpodtest.JobRequest{Input: "slow"})
 	plane.WaitStatus(context.Background(), quick)
-	plane.WaitStatus(context.Background(), slow, runpodtest.StatusInProgress)
+	<-slowStarted // the worker runs it (IN_PROGRESS alone may still be in flight)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
