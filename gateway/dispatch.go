@@ -115,7 +115,10 @@ func (d *dispatcher) submitLoop() {
 		err := recoverPanic(func() error { d.s.submit(d.s.work, j); return nil })
 		d.s.jobsWG.Done()
 		if err != nil {
+			// A bug: end the job rather than leave it claimed for ever.
 			d.s.log.LogAttrs(d.s.work, slog.LevelError, "submitting a job panicked", slog.String("job", j.ID), slog.String("err", err.Error()))
+			d.s.finish(d.s.work, j.ID, store.Finish{State: store.StateFailed, At: d.s.clock.Now(), ErrorCode: "internal",
+				Error: "the service failed while sending the job; the details are in its log"})
 		}
 		d.busy.Add(-1)
 		d.poke()

@@ -120,3 +120,30 @@ func TestConfigChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestWatcherSync: a renewal's view of the store does not drop what was
+// added after it began, and does not take over this replica's own
+// submissions in progress.
+func TestWatcherSync(t *testing.T) {
+	t.Parallel()
+	s := fuzzService(t)
+	w := s.watch
+	now := time.Now()
+	mk := func(id string, st store.State, rp string) *store.Job {
+		return &store.Job{ID: id, State: st, RunPodID: rp, Deadline: now.Add(time.Hour), LeaseOwner: s.cfg.ReplicaID}
+	}
+	w.sync([]*store.Job{mk("submitting", store.StateSubmitting, ""), mk("claimed", store.StateClaimed, ""), mk("atrunpod", store.StateInQueue, "rp-1")}, now)
+	if w.size() != 1 {
+		t.Fatalf("watching %d jobs, want only the one at RunPod", w.size())
+	}
+	before := now.Add(-time.Second)
+	w.add(mk("fresh", store.StateInQueue, "rp-2"))
+	w.sync(nil, before) // a renewal that began before both were added
+	if w.size() != 2 {
+		t.Fatalf("watching %d jobs after a stale renewal", w.size())
+	}
+	w.sync(nil, time.Now().Add(time.Second))
+	if w.size() != 0 {
+		t.Fatalf("watching %d jobs after a renewal holding none", w.size())
+	}
+}

@@ -65,6 +65,9 @@ type entry struct {
 	next     time.Time
 	idx      int // in due; -1 while a poller has it
 	gone     bool
+	// added is when the entry was made, so that a lease renewal that began
+	// before it does not drop it.
+	added time.Time
 }
 
 func newWatcher(s *Service) *watcher {
@@ -94,7 +97,7 @@ func (w *watcher) add(j *store.Job) {
 	defer w.mu.Unlock()
 	e, ok := w.entries[j.ID]
 	if !ok {
-		e = &entry{id: j.ID, idx: -1, interval: w.s.cfg.PollMin, next: now.Add(jitter(w.s.cfg.PollMin))}
+		e = &entry{id: j.ID, idx: -1, interval: w.s.cfg.PollMin, next: now.Add(jitter(w.s.cfg.PollMin)), added: now}
 		w.entries[j.ID] = e
 		e.state, e.cold, e.started = j.State, j.ColdStart, !j.StartedAt.IsZero()
 		e.progress = j.Progress
@@ -147,20 +150,29 @@ func (w *watcher) dropLocked(id string) {
 	}
 }
 
-// sync makes the watched set what the store says this replica holds.
-func (w *watcher) sync(held []*store.Job) {
+// sync makes the watched set what the store said, at since, this replica
+// holds: entries of jobs it no longer holds go (unless they were made after
+// since), and jobs at RunPod it holds are watched. A job held while
+// submitting is left to this replica's own submitter, which knows its fate.
+func (w *watcher) sync(held []*store.Job, since time.Time) {
 	ids := make(map[string]bool, len(held))
 	for _, j := range held {
 		ids[j.ID] = true
 	}
 	w.mu.Lock()
-	for id := range w.entries {
-		if !ids[id] {
+	for id, e := range w.entries {
+		if !ids[id] && e.added.Before(since) {
 			w.dropLocked(id)
 		}
 	}
-	w.mu.Unlock()
+	var add []*store.Job
 	for _, j := range held {
+		if _, watched := w.entries[j.ID]; watched || (j.State != store.StateSubmitting && j.RunPodID != "") {
+			add = append(add, j)
+		}
+	}
+	w.mu.Unlock()
+	for _, j := range add {
 		w.add(j)
 	}
 }
@@ -470,13 +482,14 @@ func (s *Service) leaseLoop() {
 		case <-timer.Chan():
 		}
 		ctx := s.life
-		held, err := s.st.RenewLeases(ctx, s.rp.EndpointID(), s.cfg.ReplicaID, s.clock.Now().Add(s.cfg.LeaseTTL))
+		since := s.clock.Now()
+		held, err := s.st.RenewLeases(ctx, s.rp.EndpointID(), s.cfg.ReplicaID, since.Add(s.cfg.LeaseTTL))
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.LogAttrs(ctx, slog.LevelWarn, "renewing leases failed", slog.String("err", err.Error()))
 			}
 		} else {
-			s.watch.sync(held)
+			s.watch.sync(held, since)
 		}
 		if err := s.adopt(ctx, false); err != nil && ctx.Err() == nil {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "taking over jobs failed", slog.String("err", err.Error()))
