@@ -69,7 +69,7 @@ func (d *dispatcher) pass() {
 	now := s.clock.Now()
 	expired, err := s.st.ExpireQueued(ctx, s.rp.EndpointID(), store.Finish{
 		State: store.StateTimedOut, At: now, ErrorCode: "timeout",
-		Error: fmt.Sprintf("no result within %s: the job waited for a free slot the whole time (at most %d jobs run at once); try again later",
+		Error: fmt.Sprintf("no result within %s: the job was never sent to RunPod (at most %d jobs run at once); try again later",
 			s.cfg.Timeout, s.cfg.Concurrency),
 	}, expireBatch)
 	if err != nil && ctx.Err() == nil {

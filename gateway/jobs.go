@@ -17,6 +17,9 @@ import (
 	"github.com/comfypod/comfypod/runpod"
 )
 
+// uploadTimeout bounds reading a POST /v1/jobs body.
+const uploadTimeout = 5 * time.Minute
+
 // Page sizes of GET /v1/jobs.
 const (
 	listLimitDefault = 20
@@ -27,6 +30,9 @@ const (
 // job durably, and only then answers 202.
 func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r.Context())
+	// A slow upload may take a while, not for ever. (Servers without
+	// deadlines, such as httptest's recorder, ignore this.)
+	_ = http.NewResponseController(w).SetReadDeadline(s.clock.Now().Add(uploadTimeout))
 	sub, aerr := s.readSubmission(w, r)
 	if aerr != nil {
 		s.writeError(w, r, aerr)

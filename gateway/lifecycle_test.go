@@ -105,7 +105,8 @@ func TestRefusedSubmissionsWait(t *testing.T) {
 	}
 	id := h.submit("", brushForm(t, 64, 48, image.Rect(0, 0, 10, 10)))
 	j := h.wait("", id)
-	if j.Status != StatusTimedOut || j.RunPodID != "" || j.Error.Code != "timeout" {
+	if j.Status != StatusTimedOut || j.RunPodID != "" || j.Error.Code != "timeout" || !strings.Contains(j.Error.Message, "never sent to RunPod") ||
+		!strings.Contains(j.Error.Message, "last attempt to send the job failed") {
 		t.Fatalf("job: %+v %+v", j, j.Error)
 	}
 	if len(h.rp.Jobs()) != 0 || h.rp.Requests(runpodtest.OpRun) < 1 {

@@ -320,7 +320,7 @@ func TestOpenAPI(t *testing.T) {
 	check("/v1/jobs/{id}", "delete", code, b)
 	code, _ = h.do("GET", j.Outputs[0].URL, key, "", nil)
 	schemaOf("/v1/jobs/{id}/outputs/{n}", "get", code)
-	code, b = h.do("GET", "/v1/package", key, "", nil)
+	code, b = h.do("GET", "/v1/package", "", "", nil)
 	check("/v1/package", "get", code, b)
 	for _, p := range []string{"/healthz", "/readyz"} {
 		code, b = h.do("GET", p, "", "", nil)

@@ -285,7 +285,8 @@ type Store interface {
 	RequestCancel(ctx context.Context, id string, f Finish) (*Job, error)
 	// ExpireQueued ends the queued jobs of an endpoint whose deadline is
 	// before f.At as f says (f.State is StateTimedOut), up to max of them,
-	// and returns them.
+	// and returns them. The error of a failed submission attempt, if the job
+	// had one, is kept after f.Error.
 	ExpireQueued(ctx context.Context, endpoint string, f Finish, max int) ([]*Job, error)
 
 	// RenewLeases extends the leases replica holds on in-flight jobs of

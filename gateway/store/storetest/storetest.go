@@ -564,6 +564,17 @@ func testExpireQueued(t *testing.T, o Opener) {
 	create(t, s, newJob("old", "k", t0), "x")
 	create(t, s, newJob("new", "k", t0.Add(time.Minute)), "x")
 	create(t, s, newJob("older", "k", t0.Add(-time.Minute)), "x")
+	// "older" was sent once and refused: its error is kept.
+	older := claim(t, s, "r1", t0, 10, 10)
+	for _, j := range older {
+		msg := ""
+		if j.ID == "older" {
+			msg = "RunPod answered 429"
+		}
+		if _, err := s.Requeue(ctx, j.ID, "r1", store.Requeue{Error: msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f := store.Finish{State: store.StateTimedOut, At: t0.Add(6*time.Minute + time.Second), Error: "no free slot", ErrorCode: "timeout"}
 	got, err := s.ExpireQueued(ctx, endpoint, f, 10)
 	if err != nil {
@@ -573,7 +584,11 @@ func testExpireQueued(t *testing.T, o Opener) {
 		t.Fatalf("expired: %v, want %v", ids(got), want)
 	}
 	for _, j := range got {
-		if j.State != store.StateTimedOut || j.Error != "no free slot" || j.ErrorCode != "timeout" || !j.FinishedAt.Equal(f.At) {
+		want := "no free slot"
+		if j.ID == "older" {
+			want = "no free slot — RunPod answered 429"
+		}
+		if j.State != store.StateTimedOut || j.Error != want || j.ErrorCode != "timeout" || !j.FinishedAt.Equal(f.At) {
 			t.Fatalf("expired job: %+v", j)
 		}
 		if _, err := s.JobInput(ctx, j.ID); !errors.Is(err, store.ErrNotFound) {

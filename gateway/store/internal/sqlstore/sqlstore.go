@@ -472,10 +472,10 @@ func (db *DB) ExpireQueued(ctx context.Context, endpoint string, f store.Finish,
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, db.q(`WITH picked AS MATERIALIZED (SELECT seq FROM jobs
 				WHERE endpoint = $1 AND state = 'queued' AND deadline < $3 ORDER BY deadline LIMIT $6`+db.D.SkipLocked+`)
-			UPDATE jobs SET state = $2, finished_at = $3, error = $4, error_code = $5,
-			lease_owner = NULL, lease_until = NULL, version = version + 1
+			UPDATE jobs SET state = $2, finished_at = $3, error = CASE WHEN error IS NULL THEN $4 ELSE $4 || ' — ' || error END,
+			error_code = $5, lease_owner = NULL, lease_until = NULL, version = version + 1
 			WHERE seq IN (SELECT seq FROM picked) AND state = 'queued'
-			RETURNING `+jobCols), endpoint, string(f.State), toMS(f.At), optText(f.Error), optText(f.ErrorCode), max)
+			RETURNING `+jobCols), endpoint, string(f.State), toMS(f.At), f.Error, optText(f.ErrorCode), max)
 		if err != nil {
 			return err
 		}
