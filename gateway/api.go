@@ -71,8 +71,9 @@ type Job struct {
 	Status Status `json:"status"`
 	// CreatedAt is when it was accepted.
 	CreatedAt time.Time `json:"created_at"`
-	// StartedAt is when a worker started it; FinishedAt when it ended.
-	StartedAt  *time.Time `json:"started_at"`
+	// StartedAt is when a worker started it (null until then).
+	StartedAt *time.Time `json:"started_at"`
+	// FinishedAt is when it ended (null until then).
 	FinishedAt *time.Time `json:"finished_at"`
 	// Deadline is when it will be cancelled if it has not ended.
 	Deadline time.Time `json:"deadline"`
@@ -144,6 +145,7 @@ type Accepted struct {
 
 // ErrorBody is the body of every error answer.
 type ErrorBody struct {
+	// Error says what was wrong.
 	Error ErrorDetail `json:"error"`
 }
 
@@ -165,7 +167,9 @@ type ErrorDetail struct {
 
 // Problem is one problem of a request.
 type Problem struct {
-	Field   string `json:"field,omitempty"`
+	// Field names the form field or param at fault, when one is.
+	Field string `json:"field,omitempty"`
+	// Message says what to fix.
 	Message string `json:"message"`
 }
 

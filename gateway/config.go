@@ -93,11 +93,13 @@ type Config struct {
 	// (https://brush.example.com). When set, jobs are submitted with a
 	// per-job webhook and polling becomes a slow fallback.
 	PublicURL string
-	// UI holds the page's files, served at "/" (index.html) and beside it;
-	// UIHandler, when set, serves them instead (such as gateway/web's
-	// Handler, with its own caching and security headers). With neither, "/"
-	// is a placeholder page with a plain form.
-	UI        fs.FS
+	// UI holds the page's files, served at "/" (index.html) and beside it.
+	// With neither UI nor UIHandler, "/" is a placeholder page with a plain
+	// form.
+	UI fs.FS
+	// UIHandler, when set, serves "/" and the page's assets instead of UI
+	// (such as gateway/web's Handler, with its own caching and security
+	// headers).
 	UIHandler http.Handler
 	// Open lets callers without an API key in while no key exists. Only
 	// for a service listening on loopback: the command line refuses it on
@@ -121,27 +123,44 @@ type Config struct {
 	// queued, so users do not wait for a cold start. Warm-ups cost GPU time.
 	KeepWarm time.Duration
 
-	// LeaseTTL, Pollers, Submitters, PollRate, PollMin, PollMax,
-	// WebhookPollMax, DispatchInterval, EventsInterval, KeepAlive and
-	// UnknownGrace tune dispatch and watching; see the XxxDefault constants.
-	LeaseTTL         time.Duration
-	Pollers          int
-	Submitters       int
-	PollRate         float64
-	PollMin          time.Duration
-	PollMax          time.Duration
-	WebhookPollMax   time.Duration
+	// LeaseTTL is how long a replica holds a job it watches without renewing
+	// (LeaseTTLDefault); it renews every third of it.
+	LeaseTTL time.Duration
+	// Pollers is how many status calls may be in flight (PollersDefault).
+	Pollers int
+	// Submitters is how many /run calls may be in flight (SubmittersDefault).
+	Submitters int
+	// PollRate caps status calls per second (PollRateDefault).
+	PollRate float64
+	// PollMin is a job's polling interval right after a change (PollMinDefault).
+	PollMin time.Duration
+	// PollMax is the interval polling backs off to while nothing changes
+	// (PollMaxDefault).
+	PollMax time.Duration
+	// WebhookPollMax replaces PollMax for jobs submitted with a webhook
+	// (WebhookPollMaxDefault).
+	WebhookPollMax time.Duration
+	// DispatchInterval is how often the queue is looked at without a wake-up
+	// (DispatchIntervalDefault).
 	DispatchInterval time.Duration
-	EventsInterval   time.Duration
-	KeepAlive        time.Duration
-	UnknownGrace     time.Duration
+	// EventsInterval is how often an event stream re-reads its job
+	// (EventsIntervalDefault).
+	EventsInterval time.Duration
+	// KeepAlive is the interval of an event stream's keep-alive comments
+	// (KeepAliveDefault).
+	KeepAlive time.Duration
+	// UnknownGrace is how long after its deadline a job whose submission
+	// answer was lost waits for its webhook (UnknownGraceDefault).
+	UnknownGrace time.Duration
 
-	// MaxImageBytes, MaxRequestBytes, MaxPixels and MaxOutputBytes are size
-	// limits; see the XxxDefault constants.
-	MaxImageBytes   int64
+	// MaxImageBytes caps one uploaded image (MaxImageBytesDefault).
+	MaxImageBytes int64
+	// MaxRequestBytes caps a POST /v1/jobs body (MaxRequestBytesDefault).
 	MaxRequestBytes int64
-	MaxPixels       int64
-	MaxOutputBytes  int64
+	// MaxPixels caps an image's width × height (MaxPixelsDefault).
+	MaxPixels int64
+	// MaxOutputBytes caps one output file (MaxOutputBytesDefault).
+	MaxOutputBytes int64
 	// MaxSide, when > 0, downscales images whose longer side is larger,
 	// below the package's own max_side (the seed advises 512 to 1024).
 	MaxSide int

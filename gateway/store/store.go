@@ -77,14 +77,16 @@ type Job struct {
 	// Version grows with every change, starting at 1.
 	Version int64
 
-	// CreatedAt is when the job was accepted; Deadline is when it times out.
+	// CreatedAt is when the job was accepted.
 	CreatedAt time.Time
-	Deadline  time.Time
-	// SubmittedAt is when RunPod answered /run; StartedAt when a worker was
-	// first seen running it; FinishedAt when it ended. Zero until then.
+	// Deadline is when it times out.
+	Deadline time.Time
+	// SubmittedAt is when RunPod answered /run (zero until then).
 	SubmittedAt time.Time
-	StartedAt   time.Time
-	FinishedAt  time.Time
+	// StartedAt is when a worker was first seen running it (zero until then).
+	StartedAt time.Time
+	// FinishedAt is when it ended (zero until then).
+	FinishedAt time.Time
 
 	// RunPodID is RunPod's job id, once known.
 	RunPodID string
@@ -103,17 +105,18 @@ type Job struct {
 
 	// Progress is the latest progress update the worker sent (JSON), if any.
 	Progress json.RawMessage
-	// Error says why a job failed, timed out or was cancelled; ErrorCode
-	// classifies it.
-	Error     string
+	// Error says why a job failed, timed out or was cancelled.
+	Error string
+	// ErrorCode classifies Error.
 	ErrorCode string
 	// Params are the values written into the workflow, by name (JSON object).
 	Params json.RawMessage
 	// Outputs are the files of a succeeded job, in the output store.
 	Outputs []Output
 
-	// LeaseOwner is the replica watching the job, until LeaseUntil.
+	// LeaseOwner is the replica watching the job.
 	LeaseOwner string
+	// LeaseUntil is when the lease ends unless renewed.
 	LeaseUntil time.Time
 }
 
@@ -139,9 +142,9 @@ type Key struct {
 	Hash string
 	// Prefix is the start of the secret, for people to recognise it.
 	Prefix string
-	// CreatedAt is when it was made; RevokedAt when it was revoked (zero if
-	// it is active).
+	// CreatedAt is when it was made.
 	CreatedAt time.Time
+	// RevokedAt is when it was revoked (zero while it is active).
 	RevokedAt time.Time
 }
 
@@ -172,8 +175,9 @@ type ClaimParams struct {
 	Endpoint string
 	// Replica is the claiming replica; it gets the leases.
 	Replica string
-	// Now is the current time; LeaseUntil the end of the leases.
-	Now        time.Time
+	// Now is the current time.
+	Now time.Time
+	// LeaseUntil is the end of the leases given.
 	LeaseUntil time.Time
 	// Limit is the most jobs of Endpoint that may be in flight at once,
 	// counted over every replica.
@@ -219,8 +223,9 @@ type Finish struct {
 	State State
 	// At is when it ended.
 	At time.Time
-	// Error and ErrorCode say why it did not succeed.
-	Error     string
+	// Error says why it did not succeed.
+	Error string
+	// ErrorCode classifies Error.
 	ErrorCode string
 	// Outputs are the files of a succeeded job.
 	Outputs []Output

@@ -16,13 +16,17 @@ import (
 
 // KeysOptions are the inputs of comfypod keys create, list and revoke.
 type KeysOptions struct {
-	IO     *IOStreams
+	// IO are the command's streams: the new key on Out, status on ErrOut.
+	IO *IOStreams
+	// Getenv reads COMFYPOD_DATA_DIR and COMFYPOD_DB.
 	Getenv func(string) string
-	Now    func() time.Time
+	// Now is the clock of creation and revocation times.
+	Now func() time.Time
 
-	// DataDir and DB say which database holds the keys, as for serve.
+	// DataDir holds the default database, as for serve.
 	DataDir string
-	DB      string
+	// DB is the database holding the keys, as for serve.
+	DB string
 	// Name labels a new key.
 	Name string
 	// ID is the key to revoke.

@@ -51,8 +51,11 @@ const dataDirDefault = "comfypod-data"
 
 // ServeOptions are the inputs of comfypod serve.
 type ServeOptions struct {
-	IO     *IOStreams
+	// IO are the command's streams: status on ErrOut.
+	IO *IOStreams
+	// Getenv reads the environment (RunPod, S3 and COMFYPOD_ variables).
 	Getenv func(string) string
+	// Logger makes the service's logger.
 	Logger func() (*slog.Logger, error)
 	// ClientLogger makes the logger of the RunPod client and the local stack:
 	// quieter than the service's unless it is debug.
@@ -86,11 +89,14 @@ type ServeOptions struct {
 	PublicURL string
 	// ReplicaID names this replica ("" = host name and address).
 	ReplicaID string
-	// Concurrency, Timeout, KeepWarm and MaxSide tune the service.
+	// Concurrency is how many jobs may be at RunPod at once.
 	Concurrency int
-	Timeout     time.Duration
-	KeepWarm    time.Duration
-	MaxSide     int
+	// Timeout bounds a job from acceptance to end.
+	Timeout time.Duration
+	// KeepWarm is the keep-warm interval (0: off).
+	KeepWarm time.Duration
+	// MaxSide downscales larger images (0: the package's max_side).
+	MaxSide int
 	// Workers is the number of workers of the local stack.
 	Workers int
 	// Grace is how long work in progress may take to finish on Ctrl-C.

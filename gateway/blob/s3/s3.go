@@ -42,11 +42,13 @@ type Config struct {
 	// Prefix is put before every key ("comfypod/outputs"); no slashes at the
 	// ends needed.
 	Prefix string
-	// AccessKeyID, SecretAccessKey and SessionToken are the credentials;
-	// anonymous access when all are empty.
-	AccessKeyID     string
+	// AccessKeyID is the credentials' key id; anonymous access when it,
+	// SecretAccessKey and SessionToken are all empty.
+	AccessKeyID string
+	// SecretAccessKey is the secret (never shown by String or LogValue).
 	SecretAccessKey string
-	SessionToken    string
+	// SessionToken is the session token of temporary credentials.
+	SessionToken string
 	// PathStyle addresses the bucket in the path rather than the host name,
 	// as MinIO and most self-hosted servers want.
 	PathStyle bool
