@@ -108,7 +108,7 @@ var jobsDesc = prometheus.NewDesc("comfypod_jobs", "Jobs that have not ended, by
 func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
 
 func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.s.life), 2*time.Second)
 	defer cancel()
 	counts, err := c.s.st.CountActive(ctx)
 	if err != nil {

@@ -127,6 +127,11 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.adopt(ctx, true); err != nil {
 		return fmt.Errorf("gateway: taking over in-flight jobs: %w", err)
 	}
+	if s.warm != nil {
+		if err := s.warm.Start(s.life); err != nil {
+			return fmt.Errorf("gateway: starting keep-warm: %w", err)
+		}
+	}
 	s.started = true
 	s.loop(s.disp.run)
 	for range s.cfg.Submitters {
@@ -137,11 +142,6 @@ func (s *Service) Start(ctx context.Context) error {
 		s.loop(s.watch.pollLoop)
 	}
 	s.loop(s.leaseLoop)
-	if s.warm != nil {
-		if err := s.warm.Start(s.life); err != nil {
-			return fmt.Errorf("gateway: starting keep-warm: %w", err)
-		}
-	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "gateway started", slog.String("replica", s.cfg.ReplicaID),
 		slog.String("endpoint", s.rp.EndpointID()), slog.Int("concurrency", s.cfg.Concurrency),
 		slog.Bool("webhooks", s.Webhooks()), slog.Int("watching", s.watch.size()))
