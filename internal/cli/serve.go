@@ -145,7 +145,7 @@ jobs in flight to the next start (or to another replica).`,
   export AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=…
   comfypod keys create --name web --db postgres://comfypod@db/comfypod
   comfypod serve --addr 0.0.0.0:8080 --public-url https://brush.example.com \
-    --db postgres://comfypod@db/comfypod --storage s3://my-bucket/outputs?region=eu-west-1`,
+    --db postgres://comfypod@db/comfypod --storage 's3://my-bucket/outputs?region=eu-west-1'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.resolve(); err != nil {
@@ -162,7 +162,7 @@ jobs in flight to the next start (or to another replica).`,
 	addDataFlags(cmd, &opts.DataDir, &opts.DB)
 	fl.StringVar(&opts.Storage, "storage", "", "where outputs go: a `DIR` or s3://BUCKET/PREFIX[?endpoint=URL&region=R&path_style=true] (default $"+envStorage+" or DATA-DIR/outputs)")
 	fl.StringVar(&opts.Package, "package", "", "package `DIR` holding comfypod.json and its workflows (default: the built-in image-brush)")
-	fl.StringVar(&opts.Workflow, "workflow", "", "the manifest workflow jobs run (default: preview on the local stack, the manifest's default on RunPod)")
+	fl.StringVar(&opts.Workflow, "workflow", "", "the manifest workflow `NAME` jobs run (default: preview on the local stack, the manifest's default on RunPod)")
 	fl.StringVar(&opts.PublicURL, "public-url", "", "`URL` RunPod reaches this service at; enables webhooks (default $"+envPublicURL+"; on the local stack, the listening address)")
 	fl.StringVar(&opts.ReplicaID, "replica-id", "", "this replica's stable `ID` among those sharing a database (default $"+envReplicaID+" or host name and address)")
 	fl.IntVar(&opts.Concurrency, "concurrency", gateway.ConcurrencyDefault, "jobs at RunPod at once, over every replica")
@@ -178,7 +178,7 @@ jobs in flight to the next start (or to another replica).`,
 func addDataFlags(cmd *cobra.Command, dataDir, db *string) {
 	fl := cmd.Flags()
 	fl.StringVar(dataDir, "data-dir", "", "folder of the default database and outputs (default $"+envDataDir+" or ./"+dataDirDefault+")")
-	fl.StringVar(db, "db", "", "the database: sqlite:`PATH` or postgres://user@host/db (default $"+envDB+" or sqlite:DATA-DIR/comfypod.db)")
+	fl.StringVar(db, "db", "", "the `database`: sqlite:PATH or postgres://user@host/db (default $"+envDB+" or sqlite:DATA-DIR/comfypod.db)")
 }
 
 // resolve fills defaults from the environment and checks the flags.
