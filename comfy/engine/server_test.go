@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"net/http"
 	"os"
@@ -564,6 +565,39 @@ func TestViewRoute(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 206 || resp.Header.Get("Content-Disposition") != `filename="x.png"` {
 		t.Errorf("range request = %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// preview=jpeg drops alpha as Pillow's convert("RGB") does: a transparent
+// pixel keeps its colour instead of turning black.
+func TestViewJPEGPreviewKeepsColourUnderAlpha(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	img := image.NewNRGBA(image.Rect(0, 0, 16, 16))
+	for i := 0; i < len(img.Pix); i += 4 {
+		alpha := uint8(0)
+		if i/4%2 == 1 {
+			alpha = 128
+		}
+		copy(img.Pix[i:], []uint8{200, 30, 60, alpha})
+	}
+	writePNGFile(t, filepath.Join(e.s.OutputDir(), "clear.png"), img)
+	s, ct, body := e.do("GET", "/view?filename=clear.png&preview=jpeg;95", nil, "")
+	if s != 200 || ct != "image/jpeg" {
+		t.Fatalf("preview=jpeg = %d %s", s, ct)
+	}
+	got, err := jpeg.Decode(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(a, b uint8) bool { return a-b < 12 || b-a < 12 }
+	for y := 0; y < 16; y++ {
+		for x := 0; x < 16; x++ {
+			c := color.NRGBAModel.Convert(got.At(x, y)).(color.NRGBA)
+			if !near(c.R, 200) || !near(c.G, 30) || !near(c.B, 60) || c.A != 255 {
+				t.Fatalf("pixel %d,%d = %v, want about {200 30 60 255}", x, y, c)
+			}
+		}
 	}
 }
 

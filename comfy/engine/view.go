@@ -194,7 +194,7 @@ func (s *Server) viewPreview(w http.ResponseWriter, file, disposition, preview, 
 	var buf bytes.Buffer
 	if format == "jpeg" {
 		q := min(max(quality, 1), 100)
-		if err := jpeg.Encode(&buf, src, &jpeg.Options{Quality: q}); err != nil {
+		if err := jpeg.Encode(&buf, dropAlpha(src), &jpeg.Options{Quality: q}); err != nil {
 			writeText(w, http.StatusInternalServerError, "encoding failed")
 			return
 		}
@@ -207,6 +207,22 @@ func (s *Server) viewPreview(w http.ResponseWriter, file, disposition, preview, 
 		return
 	}
 	writeBytes(w, "image/webp", disposition, buf.Bytes())
+}
+
+// dropAlpha is Pillow's convert("RGB"): every pixel keeps its colour and
+// becomes opaque. Handing the NRGBA image to image/jpeg instead would
+// premultiply it, turning transparent pixels black.
+func dropAlpha(src *image.NRGBA) *image.RGBA {
+	dst := image.NewRGBA(src.Rect)
+	w := 4 * src.Rect.Dx()
+	for y := 0; y < src.Rect.Dy(); y++ {
+		row := dst.Pix[y*dst.Stride : y*dst.Stride+w]
+		copy(row, src.Pix[y*src.Stride:y*src.Stride+w])
+		for i := 3; i < w; i += 4 {
+			row[i] = 0xff
+		}
+	}
+	return dst
 }
 
 func isAllDigits(s string) bool {
