@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/comfy"
-	"github.com/comfypod/comfypod/worker/internal/webp"
+	"github.com/comfypod/comfypod/internal/webp"
 )
 
 // maxConvertBytes bounds an output image read for conversion.
@@ -83,7 +83,7 @@ func convertImage(src []byte, format string, quality int) ([]byte, error) {
 	case "jpeg":
 		err = jpeg.Encode(&buf, flatten(img), &jpeg.Options{Quality: quality})
 	case "webp":
-		err = webp.Encode(&buf, img)
+		err = webp.Encode(&buf, img, nil)
 	default:
 		return nil, fmt.Errorf("cannot convert to %q", format)
 	}

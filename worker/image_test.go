@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/image/bmp"
 
-	"github.com/comfypod/comfypod/worker/internal/webp"
+	"github.com/comfypod/comfypod/internal/webp"
 )
 
 func testImage(w, h int) *image.NRGBA {
@@ -40,7 +40,7 @@ func encoded(t testing.TB, format string, img image.Image) []byte {
 	case "bmp":
 		err = bmp.Encode(&buf, img)
 	case "webp":
-		err = webp.Encode(&buf, img)
+		err = webp.Encode(&buf, img, nil)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/webp"
 )
 
 // annotatedFilepath is folder_paths.annotated_filepath: a name ending in
@@ -202,7 +204,7 @@ func (s *Server) viewPreview(w http.ResponseWriter, file, disposition, preview, 
 		return
 	}
 	keepAlpha := d.hasAlpha && channel != "rgb"
-	if err := writeWebP(&buf, src, keepAlpha); err != nil {
+	if err := webp.Encode(&buf, src, &webp.Options{Opaque: !keepAlpha}); err != nil {
 		writeText(w, http.StatusBadRequest, "the image cannot be previewed as WebP: "+err.Error())
 		return
 	}

@@ -13,7 +13,7 @@ import (
 func roundTrip(t *testing.T, img *image.NRGBA) {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := Encode(&buf, img); err != nil {
+	if err := Encode(&buf, img, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := xwebp.Decode(bytes.NewReader(buf.Bytes()))
@@ -92,7 +92,7 @@ func TestSkewedHistogramNeedsLengthLimit(t *testing.T) {
 }
 
 func TestTooLarge(t *testing.T) {
-	if err := Encode(new(bytes.Buffer), image.NewNRGBA(image.Rect(0, 0, 16385, 1))); err == nil {
+	if err := Encode(new(bytes.Buffer), image.NewNRGBA(image.Rect(0, 0, 16385, 1)), nil); err == nil {
 		t.Fatal("no error for a 16385 px wide image")
 	}
 }
@@ -132,5 +132,71 @@ func TestHuffmanLengthsAreLimitedAndComplete(t *testing.T) {
 	}
 	if kraft != 1 {
 		t.Fatalf("Kraft sum %v, want 1 (a complete code)", kraft)
+	}
+}
+
+// TestOpaque encodes with and without Options.Opaque and checks every
+// pixel: alpha is kept, or dropped with the colour kept (what the engine's
+// /view?preview=webp&channel=rgb serves).
+func TestOpaque(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct {
+		name  string
+		w, h  int
+		alpha bool
+		fill  func(x, y int) [4]uint8
+	}{
+		{"noise", 37, 23, true, func(x, y int) [4]uint8 {
+			return [4]uint8{uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256))}
+		}},
+		{"noise dropped", 37, 23, false, func(x, y int) [4]uint8 {
+			return [4]uint8{uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256))}
+		}},
+		{"gradient", 300, 7, false, func(x, y int) [4]uint8 { return [4]uint8{uint8(x), uint8(y * 30), uint8(x ^ y), 255} }},
+		{"one colour", 5, 5, false, func(x, y int) [4]uint8 { return [4]uint8{10, 20, 30, 255} }},
+		{"two colours", 9, 4, true, func(x, y int) [4]uint8 {
+			if x%2 == 0 {
+				return [4]uint8{0, 0, 0, 0}
+			}
+			return [4]uint8{255, 255, 255, 255}
+		}},
+		{"skewed", 200, 200, false, func(x, y int) [4]uint8 {
+			v := uint8(0)
+			if r.IntN(1000) == 0 {
+				v = uint8(r.IntN(256))
+			}
+			return [4]uint8{v, v / 2, 255 - v, 255}
+		}},
+		{"one pixel", 1, 1, true, func(x, y int) [4]uint8 { return [4]uint8{1, 2, 3, 4} }},
+		{"transparent colour dropped", 3, 3, false, func(x, y int) [4]uint8 { return [4]uint8{200, 30, 60, 0} }},
+	} {
+		img := image.NewNRGBA(image.Rect(0, 0, c.w, c.h))
+		for y := 0; y < c.h; y++ {
+			for x := 0; x < c.w; x++ {
+				p := c.fill(x, y)
+				copy(img.Pix[img.PixOffset(x, y):], p[:])
+			}
+		}
+		var buf bytes.Buffer
+		if err := Encode(&buf, img, &Options{Opaque: !c.alpha}); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got, err := xwebp.Decode(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatalf("%s: decoding: %v", c.name, err)
+		}
+		for y := 0; y < c.h; y++ {
+			for x := 0; x < c.w; x++ {
+				want := img.NRGBAAt(x, y)
+				if !c.alpha {
+					want.A = 255
+				}
+				g := color.NRGBAModel.Convert(got.At(x, y)).(color.NRGBA)
+				if g.A != want.A || (want.A != 0 && g != want) {
+					t.Fatalf("%s: pixel %d,%d = %v, want %v", c.name, x, y, g, want)
+				}
+			}
+		}
 	}
 }

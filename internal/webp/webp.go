@@ -1,11 +1,11 @@
 // Package webp encodes images as lossless WebP (VP8L). The Go extended
 // library decodes WebP but has no encoder; this one writes the subset of
-// the format a worker needs to hand out WebP outputs: the subtract-green
-// and predictor transforms (one gradient predictor for the whole image)
-// followed by Huffman-coded literals, without backward references or a
-// color cache. Files are smaller than plain Huffman coding and decode with
-// any WebP decoder; they are larger than libwebp's, which searches for
-// repeats.
+// the format the worker's output conversion and the engine's /view
+// previews need: the subtract-green and predictor transforms (one gradient
+// predictor for the whole image) followed by Huffman-coded literals,
+// without backward references or a color cache. Files are smaller than
+// plain Huffman coding and decode with any WebP decoder; they are larger
+// than libwebp's, which searches for repeats.
 package webp
 
 import (
@@ -30,8 +30,18 @@ const predictorBits = 9
 // gradientMode is VP8L predictor 12, ClampAddSubtractFull(L, T, TL).
 const gradientMode = 12
 
+// Options tune Encode; a nil *Options is the zero value.
+type Options struct {
+	// Opaque writes every pixel fully opaque with its colour kept, as
+	// Pillow's convert("RGB") does before saving; otherwise alpha is kept.
+	Opaque bool
+}
+
 // Encode writes img to w as a lossless WebP file.
-func Encode(w io.Writer, img image.Image) error {
+func Encode(w io.Writer, img image.Image, o *Options) error {
+	if o == nil {
+		o = &Options{}
+	}
 	b := img.Bounds()
 	width, height := b.Dx(), b.Dy()
 	if width <= 0 || height <= 0 {
@@ -40,7 +50,7 @@ func Encode(w io.Writer, img image.Image) error {
 	if width > maxSide || height > maxSide {
 		return fmt.Errorf("webp: %dx%d is larger than the %d px a WebP side may have", width, height, maxSide)
 	}
-	argb, alpha := toARGB(img)
+	argb, alpha := toARGB(img, o.Opaque)
 	subtractGreen(argb)
 	residuals := predict(argb, width, height)
 
@@ -97,9 +107,9 @@ func b2u(b bool) uint32 {
 	return 0
 }
 
-// toARGB returns the pixels as non-premultiplied ARGB words and whether any
-// is not opaque.
-func toARGB(img image.Image) ([]uint32, bool) {
+// toARGB returns the pixels as non-premultiplied ARGB words (all opaque
+// when opaque is set) and whether any is not opaque.
+func toARGB(img image.Image, opaque bool) ([]uint32, bool) {
 	b := img.Bounds()
 	n, ok := img.(*image.NRGBA)
 	if !ok {
@@ -113,10 +123,14 @@ func toARGB(img image.Image) ([]uint32, bool) {
 		row := n.Pix[y*n.Stride : y*n.Stride+4*w]
 		for x := range w {
 			p := row[4*x : 4*x+4]
-			if p[3] != 0xff {
+			a := p[3]
+			if opaque {
+				a = 0xff
+			}
+			if a != 0xff {
 				alpha = true
 			}
-			out[y*w+x] = uint32(p[3])<<24 | uint32(p[0])<<16 | uint32(p[1])<<8 | uint32(p[2])
+			out[y*w+x] = uint32(a)<<24 | uint32(p[0])<<16 | uint32(p[1])<<8 | uint32(p[2])
 		}
 	}
 	return out, alpha
