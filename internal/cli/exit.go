@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/comfypod/comfypod/gateway/store"
 	"github.com/comfypod/comfypod/runpod"
 )
 
@@ -13,7 +14,7 @@ const (
 	ExitFailed   = 1 // a job ended FAILED, CANCELLED or TIMED_OUT, or another error
 	ExitUsage    = 2 // bad flags or arguments
 	ExitAuth     = 3 // the API key was refused
-	ExitNotFound = 4 // the endpoint or the job does not exist
+	ExitNotFound = 4 // the endpoint, the job or the key does not exist
 	ExitTimeout  = 5 // the client-side deadline passed
 )
 
@@ -51,7 +52,8 @@ func exitCode(err error) int {
 		return ExitTimeout
 	case errors.Is(err, runpod.ErrUnauthorized):
 		return ExitAuth
-	case errors.Is(err, runpod.ErrEndpointNotFound), errors.Is(err, runpod.ErrJobNotFound):
+	case errors.Is(err, runpod.ErrEndpointNotFound), errors.Is(err, runpod.ErrJobNotFound),
+		errors.Is(err, store.ErrNotFound):
 		return ExitNotFound
 	}
 	// Everything else, including jobs that ended FAILED, CANCELLED or

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/comfypod/comfypod/gateway/store"
 	"github.com/comfypod/comfypod/runpod"
 )
 
@@ -188,6 +189,7 @@ func TestExitCodesForRunPodErrors(t *testing.T) {
 		{&runpod.JobError{State: runpod.StateFailed}, ExitFailed},
 		{&runpod.JobError{State: runpod.StateTimedOut}, ExitFailed},
 		{&runpod.SubmitError{Path: "/run", Err: errors.New("eof")}, ExitFailed},
+		{fmt.Errorf("revoke key_x: %w", store.ErrNotFound), ExitNotFound},
 		{usageErrorf("bad"), ExitUsage},
 		{&SilentError{Code: 7}, 7},
 	} {
