@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/jsonscan"
 )
 
 // Input is a job's input as the worker reads it. It is a superset of
@@ -83,56 +85,56 @@ var inputKeys = []string{"workflow", "workflow_name", "images", "params", "outpu
 // decoding a job with 15 MB of base64 costs a few milliseconds, not the
 // ~60 ms of encoding/json.
 func DecodeInput(data []byte) (*Input, error) {
-	sc := &scanner{data: data}
-	switch sc.peek() {
+	sc := jsonscan.New(data)
+	switch sc.Peek() {
 	case '{':
 	case '"':
 		// A string input holding the object.
-		inner, err := sc.bytesValue()
+		inner, err := sc.Bytes()
 		if err != nil {
 			return nil, syntaxError(err)
 		}
-		if err := sc.end(); err != nil {
+		if err := sc.End(); err != nil {
 			return nil, syntaxError(err)
 		}
-		isc := &scanner{data: inner}
-		if isc.peek() != '{' {
+		isc := jsonscan.New(inner)
+		if isc.Peek() != '{' {
 			return nil, inputError("the input is a string that does not hold a JSON object; send an object such as {\"workflow\": {…}, \"images\": […]}")
 		}
 		sc = isc
 	case 0:
-		if sc.pos < len(data) {
-			return nil, syntaxError(sc.syntaxErr("unexpected byte 0x00"))
+		if !sc.AtEnd() {
+			return nil, syntaxError(sc.Errorf("unexpected byte 0x00"))
 		}
 		return nil, inputError("the input is empty; send an object such as {\"workflow\": {…}, \"images\": […]}")
 	default:
-		raw, err := (&scanner{data: data}).value()
+		raw, err := jsonscan.New(data).Value()
 		if err != nil {
 			return nil, syntaxError(err)
 		}
-		return nil, inputError("the input is %s; send an object such as {\"workflow\": {…}, \"images\": […]}", kindAt(raw))
+		return nil, inputError("the input is %s; send an object such as {\"workflow\": {…}, \"images\": […]}", jsonscan.Kind(raw))
 	}
 	in := &Input{}
 	var probs problems
 	seen := map[string]bool{}
-	err := eachMember(sc, func(key string) error {
+	err := sc.Object(func(key string) error {
 		if seen[key] {
 			probs.add(key, "appears twice in the input; send it once")
 		}
 		seen[key] = true
 		switch key {
 		case "workflow":
-			raw, err := sc.value()
+			raw, err := sc.Value()
 			if err != nil {
 				return err
 			}
-			switch kindAt(raw) {
+			switch jsonscan.Kind(raw) {
 			case "an object", "a string":
 				in.Workflow = raw
 			case "null":
 				in.Workflow = nil
 			default:
-				probs.add("workflow", "want an API-format workflow object (or a JSON string holding one), got %s", kindAt(raw))
+				probs.add("workflow", "want an API-format workflow object (or a JSON string holding one), got %s", jsonscan.Kind(raw))
 			}
 		case "workflow_name":
 			return stringMember(sc, &probs, "workflow_name", &in.WorkflowName)
@@ -145,7 +147,7 @@ func DecodeInput(data []byte) (*Input, error) {
 		case "output":
 			return decodeOutput(sc, &probs, in)
 		default:
-			if _, err := sc.value(); err != nil {
+			if _, err := sc.Value(); err != nil {
 				return err
 			}
 			in.Unknown = append(in.Unknown, key)
@@ -155,7 +157,7 @@ func DecodeInput(data []byte) (*Input, error) {
 	if err != nil {
 		return nil, syntaxError(err)
 	}
-	if err := sc.end(); err != nil {
+	if err := sc.End(); err != nil {
 		return nil, syntaxError(err)
 	}
 	if err := probs.err(ErrInvalidInput); err != nil {
@@ -173,103 +175,65 @@ func inputError(format string, args ...any) error {
 	return &Error{Kind: ErrInvalidInput, Problems: []Problem{{Message: fmt.Sprintf(format, args...)}}}
 }
 
-// eachMember walks the object at the scanner, calling f with the scanner
-// positioned at each member's value; f must consume the value.
-func eachMember(sc *scanner, f func(key string) error) error {
-	if err := sc.consume('{'); err != nil {
-		return err
-	}
-	if sc.peek() == '}' {
-		sc.pos++
-		return nil
-	}
-	for {
-		key, err := sc.text()
-		if err != nil {
-			return err
-		}
-		if err := sc.consume(':'); err != nil {
-			return err
-		}
-		if err := f(key); err != nil {
-			return err
-		}
-		switch sc.peek() {
-		case ',':
-			sc.pos++
-		case '}':
-			sc.pos++
-			return nil
-		default:
-			return sc.syntaxErr("want ',' or '}' in object")
-		}
-	}
-}
-
 // stringMember reads a string value into dst, or records a problem.
-func stringMember(sc *scanner, probs *problems, field string, dst *string) error {
-	if sc.peek() == '"' {
-		s, err := sc.text()
+func stringMember(sc *jsonscan.Scanner, probs *problems, field string, dst *string) error {
+	if sc.Peek() == '"' {
+		s, err := sc.Text()
 		*dst = s
 		return err
 	}
-	raw, err := sc.value()
+	raw, err := sc.Value()
 	if err != nil {
 		return err
 	}
-	if kindAt(raw) != "null" {
-		probs.add(field, "want a string, got %s", kindAt(raw))
+	if jsonscan.Kind(raw) != "null" {
+		probs.add(field, "want a string, got %s", jsonscan.Kind(raw))
 	}
 	return nil
 }
 
-func decodeImages(sc *scanner, probs *problems, in *Input) error {
-	if sc.peek() != '[' {
-		raw, err := sc.value()
+func decodeImages(sc *jsonscan.Scanner, probs *problems, in *Input) error {
+	if sc.Peek() != '[' {
+		raw, err := sc.Value()
 		if err != nil {
 			return err
 		}
-		if kindAt(raw) != "null" {
-			probs.add("images", "want a list of {\"name\": \"input.png\", \"image\": \"<base64>\"} objects, got %s", kindAt(raw))
+		if jsonscan.Kind(raw) != "null" {
+			probs.add("images", "want a list of {\"name\": \"input.png\", \"image\": \"<base64>\"} objects, got %s", jsonscan.Kind(raw))
 		}
 		return nil
 	}
-	sc.pos++
-	if sc.peek() == ']' {
-		sc.pos++
-		return nil
-	}
-	for i := 0; ; i++ {
+	return sc.Array(func(i int) error {
 		field := fmt.Sprintf("images[%d]", i)
 		var img InputImage
-		if sc.peek() != '{' {
-			raw, err := sc.value()
+		if sc.Peek() != '{' {
+			raw, err := sc.Value()
 			if err != nil {
 				return err
 			}
-			probs.add(field, "want an object {\"name\": \"input.png\", \"image\": \"<base64>\"}, got %s", kindAt(raw))
+			probs.add(field, "want an object {\"name\": \"input.png\", \"image\": \"<base64>\"}, got %s", jsonscan.Kind(raw))
 		} else {
 			var hasName, hasImage bool
-			err := eachMember(sc, func(key string) error {
+			err := sc.Object(func(key string) error {
 				switch key {
 				case "name":
 					hasName = true
 					return stringMember(sc, probs, field+".name", &img.Name)
 				case "image":
 					hasImage = true
-					if sc.peek() == '"' {
-						b, err := sc.bytesValue()
+					if sc.Peek() == '"' {
+						b, err := sc.Bytes()
 						img.Image = b
 						return err
 					}
-					raw, err := sc.value()
+					raw, err := sc.Value()
 					if err != nil {
 						return err
 					}
-					probs.add(field+".image", "want a string (base64, a data: URI or an https URL), got %s", kindAt(raw))
+					probs.add(field+".image", "want a string (base64, a data: URI or an https URL), got %s", jsonscan.Kind(raw))
 					return nil
 				default:
-					if _, err := sc.value(); err != nil {
+					if _, err := sc.Value(); err != nil {
 						return err
 					}
 					in.Unknown = append(in.Unknown, field+"."+key)
@@ -290,32 +254,24 @@ func decodeImages(sc *scanner, probs *problems, in *Input) error {
 			}
 		}
 		in.Images = append(in.Images, img)
-		switch sc.peek() {
-		case ',':
-			sc.pos++
-		case ']':
-			sc.pos++
-			return nil
-		default:
-			return sc.syntaxErr("want ',' or ']' in array")
-		}
-	}
+		return nil
+	})
 }
 
-func decodeParams(sc *scanner, probs *problems, in *Input) error {
-	if sc.peek() != '{' {
-		raw, err := sc.value()
+func decodeParams(sc *jsonscan.Scanner, probs *problems, in *Input) error {
+	if sc.Peek() != '{' {
+		raw, err := sc.Value()
 		if err != nil {
 			return err
 		}
-		if kindAt(raw) != "null" {
-			probs.add("params", "want an object of named values such as {\"seed\": 42}, got %s", kindAt(raw))
+		if jsonscan.Kind(raw) != "null" {
+			probs.add("params", "want an object of named values such as {\"seed\": 42}, got %s", jsonscan.Kind(raw))
 		}
 		return nil
 	}
 	in.Params = map[string]json.RawMessage{}
-	return eachMember(sc, func(key string) error {
-		raw, err := sc.value()
+	return sc.Object(func(key string) error {
+		raw, err := sc.Value()
 		if err != nil {
 			return err
 		}
@@ -327,21 +283,21 @@ func decodeParams(sc *scanner, probs *problems, in *Input) error {
 	})
 }
 
-func decodeOutput(sc *scanner, probs *problems, in *Input) error {
-	raw, err := sc.value()
+func decodeOutput(sc *jsonscan.Scanner, probs *problems, in *Input) error {
+	raw, err := sc.Value()
 	if err != nil {
 		return err
 	}
-	switch kindAt(raw) {
+	switch jsonscan.Kind(raw) {
 	case "null":
 		return nil
 	case "an object":
 	default:
-		probs.add("output", "want an object such as {\"format\": \"png\"}, got %s", kindAt(raw))
+		probs.add("output", "want an object such as {\"format\": \"png\"}, got %s", jsonscan.Kind(raw))
 		return nil
 	}
-	osc := &scanner{data: raw}
-	return eachMember(osc, func(key string) error {
+	osc := jsonscan.New(raw)
+	return osc.Object(func(key string) error {
 		field := "output." + key
 		switch key {
 		case "format":
@@ -349,7 +305,7 @@ func decodeOutput(sc *scanner, probs *problems, in *Input) error {
 		case "upload":
 			return stringMember(osc, probs, field, &in.Output.Upload)
 		case "quality":
-			v, err := osc.value()
+			v, err := osc.Value()
 			if err != nil {
 				return err
 			}
@@ -360,15 +316,15 @@ func decodeOutput(sc *scanner, probs *problems, in *Input) error {
 			}
 			in.Output.Quality = q
 		case "include_temp":
-			v, err := osc.value()
+			v, err := osc.Value()
 			if err != nil {
 				return err
 			}
 			if json.Unmarshal(v, &in.Output.IncludeTemp) != nil {
-				probs.add(field, "want true or false, got %s", kindAt(v))
+				probs.add(field, "want true or false, got %s", jsonscan.Kind(v))
 			}
 		default:
-			if _, err := osc.value(); err != nil {
+			if _, err := osc.Value(); err != nil {
 				return err
 			}
 			hint := ""

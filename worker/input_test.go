@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/comfypod/comfypod/internal/jsonscan"
 )
 
 func TestDecodeInput(t *testing.T) {
@@ -140,12 +142,12 @@ func reference(data []byte) (ref map[string]json.RawMessage, wellFormed bool) {
 	if hasRepeatedKeys(data) {
 		return ref, false
 	}
-	if p, ok := ref["params"]; ok && kindAt(p) == "an object" && hasRepeatedKeys(p) {
+	if p, ok := ref["params"]; ok && jsonscan.Kind(p) == "an object" && hasRepeatedKeys(p) {
 		return ref, false
 	}
 	ok := true
 	for k, v := range ref {
-		kind := kindAt(v)
+		kind := jsonscan.Kind(v)
 		switch k {
 		case "workflow":
 			ok = ok && (kind == "an object" || kind == "a string" || kind == "null")
@@ -163,7 +165,7 @@ func reference(data []byte) (ref map[string]json.RawMessage, wellFormed bool) {
 			}
 			for _, im := range imgs {
 				var name, image string
-				if im == nil || json.Unmarshal(im["name"], &name) != nil || name == "" || json.Unmarshal(im["image"], &image) != nil || kindAt(im["image"]) != "a string" {
+				if im == nil || json.Unmarshal(im["name"], &name) != nil || name == "" || json.Unmarshal(im["image"], &image) != nil || jsonscan.Kind(im["image"]) != "a string" {
 					return ref, false
 				}
 			}
@@ -179,7 +181,7 @@ func reference(data []byte) (ref map[string]json.RawMessage, wellFormed bool) {
 				var err error
 				switch ok2 {
 				case "format", "upload":
-					if kindAt(ov) != "null" {
+					if jsonscan.Kind(ov) != "null" {
 						var s string
 						err = json.Unmarshal(ov, &s)
 					}
@@ -271,7 +273,7 @@ func FuzzDecodeInput(f *testing.F) {
 		if ref == nil {
 			t.Fatalf("accepted %q, which is not an object", data)
 		}
-		if w, ok := ref["workflow"]; ok && kindAt(w) != "null" && compact(in.Workflow) != compact(w) {
+		if w, ok := ref["workflow"]; ok && jsonscan.Kind(w) != "null" && compact(in.Workflow) != compact(w) {
 			t.Fatalf("workflow %s, want %s", in.Workflow, w)
 		}
 		var s string

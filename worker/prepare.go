@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/jsonscan"
 	"github.com/comfypod/comfypod/serverless"
 )
 
@@ -245,12 +246,12 @@ func (r *jobRun) planImages(probs *problems) {
 				continue
 			}
 			raw, given := r.in.Params[prm.Name]
-			if !given || kindAt(raw) != "a string" {
+			if !given || jsonscan.Kind(raw) != "a string" {
 				continue // absent, or a wrong type Apply reports
 			}
 			field := "params." + prm.Name
-			sc := &scanner{data: raw}
-			v, err := sc.bytesValue()
+			sc := jsonscan.New(raw)
+			v, err := sc.Bytes()
 			if err != nil {
 				probs.add(field, "%v", err)
 				continue
