@@ -107,27 +107,3 @@ func TestTransposed(t *testing.T) {
 		}
 	}
 }
-
-func TestExifOrientation(t *testing.T) {
-	le := []byte("II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00")
-	be := []byte("MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x08\x00\x00")
-	long := []byte("II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x04\x00\x01\x00\x00\x00\x03\x00\x00\x00")
-	for _, c := range []struct {
-		name string
-		data []byte
-		want int
-	}{
-		{"little endian", le, 6},
-		{"big endian", be, 8},
-		{"Exif prefix", append([]byte("Exif\x00\x00"), le...), 6},
-		{"LONG value", long, 3},
-		{"truncated", le[:15], 0},
-		{"bad offset", []byte("II*\x00\xff\xff\x00\x00"), 0},
-		{"not TIFF", []byte("hello world"), 0},
-		{"empty", nil, 0},
-	} {
-		if got := exifOrientation(c.data); got != c.want {
-			t.Errorf("%s: orientation %d, want %d", c.name, got, c.want)
-		}
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"image"
 
 	"github.com/comfypod/comfypod/comfy/engine/internal/imaging/jpeg"
+	"github.com/comfypod/comfypod/internal/exif"
 )
 
 func decodeJPEG(data []byte, opts Options) (*Picture, error) {
@@ -24,40 +25,7 @@ func decodeJPEG(data []byte, opts Options) (*Picture, error) {
 	if err != nil {
 		return nil, &FormatError{Format: "JPEG", Err: err}
 	}
-	return &Picture{Format: "JPEG", Frames: []*Frame{f}, Orientation: exifOrientation(jpegExif(data))}, nil
-}
-
-// jpegExif returns the payload of the first APP1 "Exif" segment, which is
-// what Pillow reads the orientation from.
-func jpegExif(data []byte) []byte {
-	p := 2
-	for p+4 <= len(data) {
-		if data[p] != 0xff {
-			return nil
-		}
-		marker := data[p+1]
-		if marker == 0xff { // fill byte
-			p++
-			continue
-		}
-		if marker == 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker == 0x01 {
-			p += 2
-			continue
-		}
-		if marker == 0xda || marker == 0xd9 { // start of scan, end of image
-			return nil
-		}
-		n := int(data[p+2])<<8 | int(data[p+3])
-		if n < 2 || p+2+n > len(data) {
-			return nil
-		}
-		seg := data[p+4 : p+2+n]
-		if marker == 0xe1 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
-			return seg
-		}
-		p += 2 + n
-	}
-	return nil
+	return &Picture{Format: "JPEG", Frames: []*Frame{f}, Orientation: exif.Orientation(exif.JPEG(data))}, nil
 }
 
 // jpegFrame upsamples and converts the planes the way libjpeg-turbo does for

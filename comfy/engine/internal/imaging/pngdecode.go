@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/comfypod/comfypod/internal/exif"
 )
 
 var pngSignature = []byte("\x89PNG\r\n\x1a\n")
@@ -145,7 +147,7 @@ func decodePNG(data []byte, opts Options) (*Picture, error) {
 	if err := decodePNGPixels(h, f); err != nil {
 		return nil, &FormatError{Format: "PNG", Err: err}
 	}
-	return &Picture{Format: "PNG", Frames: []*Frame{f}, Orientation: exifOrientation(h.exif)}, nil
+	return &Picture{Format: "PNG", Frames: []*Frame{f}, Orientation: exif.Orientation(h.exif)}, nil
 }
 
 // newPNGFrame allocates the frame Pillow 9.4 would open for the header:

@@ -8,6 +8,8 @@ import (
 	"image"
 
 	"golang.org/x/image/webp"
+
+	"github.com/comfypod/comfypod/internal/exif"
 )
 
 // webpInfo is what decodeWEBP reads from the RIFF chunks itself.
@@ -92,7 +94,7 @@ func decodeWEBP(data []byte, opts Options) (*Picture, error) {
 			copy(f.Pix[3*i:3*i+3], rgba[4*i:4*i+3])
 		}
 	}
-	return &Picture{Format: "WEBP", Frames: []*Frame{f}, Orientation: exifOrientation(info.exif)}, nil
+	return &Picture{Format: "WEBP", Frames: []*Frame{f}, Orientation: exif.Orientation(info.exif)}, nil
 }
 
 // webpToRGBA converts a lossy WEBP's 4:2:0 planes to RGBA the way libwebp
