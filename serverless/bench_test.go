@@ -118,3 +118,14 @@ func BenchmarkResultBody(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeTake(b *testing.B) {
+	img := strings.Repeat("QUJD", 2300000/4)
+	body := []byte(`{"id":"sync-1-e1","input":{"workflow":{"1":{"class_type":"LoadImage","inputs":{"image":"input.png"}}},"images":[{"name":"input.png","image":"data:image/png;base64,` + img + `"}]},"delayTime":3,"retries":0}`)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if jobs, errs := decodeTake(body); len(jobs) != 1 || len(errs) != 0 {
+			b.Fatal(errs)
+		}
+	}
+}

@@ -3,14 +3,17 @@ package serverless
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/comfypod/comfypod/internal/redact"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // FuzzDecodeTake feeds job-take answers to the decoder: it never panics,
@@ -47,6 +50,97 @@ func FuzzDecodeTake(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzDecodeTakeMatchesEncodingJSON compares the scanning decoder with one
+// that decodes the body with encoding/json: on well-formed bodies they give
+// the same jobs (inputs byte for byte) and the same errors; on malformed
+// ones both run nothing and report one error.
+func FuzzDecodeTakeMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"a-u1","input":{"images":[{"name":"x.png","image":"QUJD"}]},"delayTime":3}`,
+		`[{"id":"a","input":1},{"id":"b"},{"input":2},null,"x",{"id":7,"input":[]}]`,
+		`{"id":"a","input":1,"input":null}`, `{"\u0069d":"a","input":"\u00e9"}`,
+		`{"id":"a","input":{},"webhook":3,"batchId":"b","s3Config":{"accessId":"k"},"policy":{"ttl":"x"}}`,
+		"{\"id\":\"a\",\"input\":\"\xff\",\"\xfe\":1}", `{"id":"a","input":1} x`, `[{"id":"a","input":1},]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		jobs, errs := decodeTake(body)
+		wantJobs, wantErrs := decodeTakeStd(body)
+		if !json.Valid(bytes.TrimSpace(body)) {
+			if len(jobs) != len(wantJobs) || len(errs) != len(wantErrs) {
+				t.Fatalf("%q: %d jobs %d errors, encoding/json %d jobs %d errors", body, len(jobs), len(errs), len(wantJobs), len(wantErrs))
+			}
+			return
+		}
+		if len(jobs) != len(wantJobs) || len(errs) != len(wantErrs) {
+			t.Fatalf("%q: %d jobs %v, encoding/json %d jobs %v", body, len(jobs), errs, len(wantJobs), wantErrs)
+		}
+		for i, e := range errs {
+			if e.Error() != wantErrs[i].Error() {
+				t.Fatalf("%q: error %q, encoding/json %q", body, e, wantErrs[i])
+			}
+		}
+		for i, j := range jobs {
+			w := wantJobs[i]
+			if j.ID != w.ID || !bytes.Equal(j.Input, w.Input) || j.Webhook != w.Webhook || j.BatchID != w.BatchID ||
+				!reflect.DeepEqual(j.S3Config, w.S3Config) || !reflect.DeepEqual(j.Policy, w.Policy) || len(j.Extra) != len(w.Extra) {
+				t.Fatalf("%q: job %+v, encoding/json %+v", body, j, w)
+			}
+			for k, v := range w.Extra {
+				if !bytes.Equal(j.Extra[k], v) {
+					t.Fatalf("%q: Extra[%q] = %q, encoding/json %q", body, k, j.Extra[k], v)
+				}
+			}
+		}
+	})
+}
+
+// decodeTakeStd is decodeTake done with encoding/json, for comparison.
+func decodeTakeStd(body []byte) ([]*Job, []error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, nil
+	}
+	var raws []json.RawMessage
+	switch body[0] {
+	case '{':
+		raws = []json.RawMessage{body}
+	case '[':
+		if err := json.Unmarshal(body, &raws); err != nil {
+			return nil, []error{fmt.Errorf("job-take answer is not a JSON array of jobs: %v", err)}
+		}
+	default:
+		return nil, []error{fmt.Errorf("job-take answer is not a JSON job object or array (starts with %q)", truncate.Bytes(string(body), 40))}
+	}
+	var (
+		jobs []*Job
+		errs []error
+	)
+	for i, raw := range raws {
+		var fields map[string]json.RawMessage
+		err := json.Unmarshal(raw, &fields)
+		if err == nil && fields == nil {
+			err = &takeError{msg: "job is null"}
+		} else if err != nil {
+			err = &takeError{msg: fmt.Sprintf("job is not a JSON object: %v", err)}
+		}
+		var j *Job
+		if err == nil {
+			j, err = jobFromFields(fields)
+		}
+		if err != nil {
+			if len(raws) > 1 {
+				err = fmt.Errorf("batch entry %d: %w", i, err)
+			}
+			errs = append(errs, err)
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, errs
 }
 
 // FuzzConfigFromEnv reads arbitrary environments: no panic, and a config that

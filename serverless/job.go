@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/comfypod/comfypod/internal/jsonscan"
 	"github.com/comfypod/comfypod/internal/redact"
 	"github.com/comfypod/comfypod/internal/truncate"
 )
@@ -116,7 +117,12 @@ func (e *takeError) Error() string {
 // decodeTake parses a job-take answer: one job object, or an array of them
 // (batch take). It returns the runnable jobs and one error per entry that
 // cannot run (missing id or input, wrong types). A body that is not JSON at
-// all is a single error.
+// all, or not well-formed, is a single error and runs nothing.
+//
+// The body is walked with a structural scanner, not decoded: a job's input
+// is a slice of body, kept verbatim for the handler, which reads it itself.
+// Inputs carry megabytes of base64, which encoding/json would validate and
+// then copy at a fraction of the scanner's speed.
 func decodeTake(body []byte) ([]*Job, []error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -127,7 +133,16 @@ func decodeTake(body []byte) ([]*Job, []error) {
 	case '{':
 		raws = []json.RawMessage{body}
 	case '[':
-		if err := json.Unmarshal(body, &raws); err != nil {
+		sc := jsonscan.New(body)
+		err := sc.Array(func(int) error {
+			raw, err := sc.Value()
+			raws = append(raws, raw)
+			return err
+		})
+		if err == nil {
+			err = sc.End()
+		}
+		if err != nil {
 			return nil, []error{fmt.Errorf("job-take answer is not a JSON array of jobs: %v", err)}
 		}
 	default:
@@ -153,15 +168,19 @@ func decodeTake(body []byte) ([]*Job, []error) {
 
 // decodeJob parses one job object. id must be a non-empty string and input
 // present and not null; the optional keys are read leniently, so a job with
-// an odd webhook still runs.
+// an odd webhook still runs. The values it keeps (Input, Extra) are slices
+// of raw.
 func decodeJob(raw json.RawMessage) (*Job, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, &takeError{msg: fmt.Sprintf("job is not a JSON object: %v", err)}
+	fields, err := jobFields(raw)
+	if err != nil {
+		return nil, err
 	}
-	if fields == nil {
-		return nil, &takeError{msg: "job is null"}
-	}
+	return jobFromFields(fields)
+}
+
+// jobFromFields builds a job from the members of its object; it keeps the
+// members it does not know in Extra.
+func jobFromFields(fields map[string]json.RawMessage) (*Job, error) {
 	j := &Job{}
 	idRaw, hasID := fields["id"]
 	if hasID && !isNull(idRaw) {
@@ -215,6 +234,38 @@ func decodeJob(raw json.RawMessage) (*Job, error) {
 		j.Extra = fields
 	}
 	return j, nil
+}
+
+// jobFields splits a job object into its members, as unmarshalling it into
+// a map[string]json.RawMessage would (a repeated key keeps its last value),
+// without copying the values.
+func jobFields(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	sc := jsonscan.New(raw)
+	if sc.Peek() != '{' {
+		// Not an object: encoding/json's message says what it is, and
+		// such entries are small or rare.
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, &takeError{msg: fmt.Sprintf("job is not a JSON object: %v", err)}
+		}
+		if fields == nil {
+			return nil, &takeError{msg: "job is null"}
+		}
+		return fields, nil
+	}
+	fields := make(map[string]json.RawMessage, 8)
+	err := sc.Object(func(key string) error {
+		v, err := sc.Value()
+		fields[key] = v
+		return err
+	})
+	if err == nil {
+		err = sc.End()
+	}
+	if err != nil {
+		return nil, &takeError{msg: fmt.Sprintf("job is not a JSON object: %v", err)}
+	}
+	return fields, nil
 }
 
 // isNull reports whether raw is JSON null.

@@ -48,6 +48,35 @@ func drainClose(resp *http.Response) {
 	_ = resp.Body.Close()
 }
 
+// errBodyTooLarge is an answer over the size readBody accepts.
+var errBodyTooLarge = errors.New("the answer is too large")
+
+// readBody reads an answer of at most limit bytes. One that declares its
+// length is read into a buffer of exactly that size, so a job-take carrying
+// a 20 MB input costs one allocation rather than io.ReadAll's doubling
+// series (about 2.4 times the body), and one declared over limit is refused
+// before anything is read.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 {
+		if n > limit {
+			return nil, fmt.Errorf("%w (%s)", errBodyTooLarge, formatBytes(n))
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
+		return nil, err
+	}
+	if int64(b.Len()) > limit {
+		return nil, fmt.Errorf("%w (over %s)", errBodyTooLarge, formatBytes(limit))
+	}
+	return b.Bytes(), nil
+}
+
 // takeJobs makes one job-take (or job-take-batch) long-poll. It returns the
 // jobs to run; entries that cannot run are logged, and failed on RunPod when
 // they carry an id, so their clients do not wait for nothing.
@@ -88,12 +117,12 @@ func (w *Worker) takeJobs(ctx context.Context, need int, inProgress bool) ([]*Jo
 	if err := checkResponse("job-take", resp, w.clock.Now()); err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTakeBody+1))
+	body, err := readBody(resp, maxTakeBody)
+	if errors.Is(err, errBodyTooLarge) {
+		return nil, fmt.Errorf("job-take: %w, over the %d MB a job-take answer may hold; its jobs cannot be run", err, maxTakeBody>>20)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("job-take: reading the answer: %w", err)
-	}
-	if len(body) > maxTakeBody {
-		return nil, fmt.Errorf("job-take: answer is over %d MB; its jobs cannot be run", maxTakeBody>>20)
 	}
 	jobs, errs := decodeTake(body)
 	for _, e := range errs {
