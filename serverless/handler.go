@@ -52,6 +52,20 @@ type Result struct {
 	RefreshWorker bool
 }
 
+// JSONAppender is an output that writes its own JSON. Outputs (and progress
+// values and stream chunks) that implement it are written by their
+// AppendJSON instead of encoding/json, straight into the job-done body: an
+// output carrying megabytes of base64 is then written once, in place,
+// rather than encoded at encoding/json's pace, copied out of its buffer and
+// copied again into the body. AppendJSON appends exactly one JSON value to
+// b and returns the extended slice; a nil receiver should append null. The
+// runtime checks that what it appended is valid JSON. When the output's size
+// is known, growing b once to hold it plus a few dozen bytes (the body's
+// closing keys) saves the runtime another copy.
+type JSONAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
 // JobError is a failure meant for the client: its text is posted as the
 // job's plain "error", with Output alongside when set (worker-comfyui sends
 // {"error": "Job processing failed", "details": […]} that way).

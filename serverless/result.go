@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/jsonscan"
 )
 
 // outcome is a job's final result, ready to post to job-done.
@@ -32,7 +35,8 @@ type resultMeta struct {
 // maxErrorText caps an error message posted to job-done.
 const maxErrorText = 64 << 10
 
-// fromReturn turns a handler's return into the job-done body.
+// fromReturn turns a handler's return into the job-done body. An output is
+// encoded straight into the body, after {"output":, so it is written once.
 func (m resultMeta) fromReturn(v any, err error, panicked *panicError) outcome {
 	if panicked != nil {
 		return m.failure(m.exceptionJSON(panicked.typ, panicked.msg, panicked.stack), nil, false)
@@ -40,46 +44,54 @@ func (m resultMeta) fromReturn(v any, err error, panicked *panicError) outcome {
 	if err != nil {
 		return m.fromError(err)
 	}
-	var (
-		output    json.RawMessage
-		hasOutput bool
-		errText   string
-		stopPod   bool
-	)
 	switch r := v.(type) {
 	case Result:
-		output, hasOutput, errText, stopPod, err = m.fromResult(r)
+		return m.fromResult(r)
 	case *Result:
 		if r == nil {
-			output, hasOutput = json.RawMessage("null"), true
-			break
+			return m.finish([]byte(outputPrefix+"null"), "", false)
 		}
-		output, hasOutput, errText, stopPod, err = m.fromResult(*r)
-	default:
-		output, err = encodeJSON(v)
-		if err == nil {
-			output, errText, stopPod, err = liftKeys(output)
-			hasOutput = string(output) != "{}"
-		}
+		return m.fromResult(*r)
 	}
+	body, err := appendJSON(make([]byte, 0, len(outputPrefix)+bodySlack), v, outputPrefix)
 	if err != nil {
-		return m.failure(m.scrub.String(fmt.Sprintf("the handler's result cannot be encoded as JSON: %v", err)), nil, false)
+		return m.encodeFailure(err)
 	}
-	if !hasOutput {
-		output = nil
+	output := json.RawMessage(body[len(outputPrefix):])
+	if needsLift(output) {
+		rest, errText, stopPod, err := liftKeys(output)
+		if err != nil {
+			return m.encodeFailure(err)
+		}
+		if string(rest) == "{}" {
+			rest = nil
+		}
+		if errText != "" {
+			return m.failure(errText, rest, stopPod)
+		}
+		return m.encode(rest, "", stopPod)
 	}
-	if errText != "" {
-		return m.failure(errText, output, stopPod)
+	if string(output) == "{}" {
+		return m.encode(nil, "", false)
 	}
-	return m.encode(output, "", stopPod)
+	return m.finish(body, "", false)
 }
 
-func (m resultMeta) fromResult(r Result) (output json.RawMessage, hasOutput bool, errText string, stopPod bool, err error) {
-	if r.Output != nil || r.Error == "" {
-		output, err = encodeJSON(r.Output)
-		hasOutput = true
+// fromResult turns a Result into the job-done body.
+func (m resultMeta) fromResult(r Result) outcome {
+	if r.Output == nil && r.Error != "" {
+		return m.failure(r.Error, nil, r.RefreshWorker)
 	}
-	return output, hasOutput, r.Error, r.RefreshWorker, err
+	body, err := appendJSON(make([]byte, 0, len(outputPrefix)+bodySlack), r.Output, outputPrefix)
+	if err != nil {
+		return m.encodeFailure(err)
+	}
+	return m.finish(body, truncateMiddle(r.Error, maxErrorText), r.RefreshWorker)
+}
+
+// encodeFailure is the FAILED body of an output that cannot be encoded.
+func (m resultMeta) encodeFailure(err error) outcome {
+	return m.failure(m.scrub.String(fmt.Sprintf("the handler's result cannot be encoded as JSON: %v", err)), nil, false)
 }
 
 // fromError turns a handler error into the job-done body.
@@ -110,6 +122,28 @@ func (m resultMeta) failure(msg string, output json.RawMessage, stopPod bool) ou
 func (m resultMeta) encode(output json.RawMessage, errText string, stopPod bool) outcome {
 	stopPod = stopPod || m.refreshAll
 	body := writeBody(output, errText, stopPod, "")
+	return m.limit(body, output, errText, stopPod)
+}
+
+// finish completes a body that holds {"output":<output> so far, with the
+// error and stopPod, and enforces the size limit as encode does.
+func (m resultMeta) finish(body []byte, errText string, stopPod bool) outcome {
+	stopPod = stopPod || m.refreshAll
+	output := json.RawMessage(body[len(outputPrefix):len(body):len(body)])
+	if errText != "" {
+		body = append(body, `,"error":`...)
+		body = appendJSONString(body, errText)
+	}
+	if stopPod {
+		body = append(body, `,"stopPod":true`...)
+	}
+	body = append(body, '}')
+	return m.limit(body, output, errText, stopPod)
+}
+
+// limit returns the outcome of body, or a failure when body is over the
+// size limit.
+func (m resultMeta) limit(body []byte, output json.RawMessage, errText string, stopPod bool) outcome {
 	if int64(len(body)) > m.maxBytes {
 		msg := tooLargeMessage(int64(len(body)), m.maxBytes)
 		body = writeBody(nil, msg, stopPod, "")
@@ -117,6 +151,12 @@ func (m resultMeta) encode(output json.RawMessage, errText string, stopPod bool)
 	}
 	return outcome{body: body, failed: errText != "", stopPod: stopPod, errMsg: errText, output: output}
 }
+
+// outputPrefix opens a job-done body that carries an output.
+const outputPrefix = `{"output":`
+
+// bodySlack is room left after an output for the keys that close a body.
+const bodySlack = 64
 
 // writeBody writes a job-done body by hand, so a large output is copied
 // once and not re-encoded.
@@ -247,31 +287,77 @@ func newPanicError(v any, stack []byte) *panicError {
 // encodeJSON encodes v without HTML escaping (runpod-python's
 // ensure_ascii=False), without the trailing newline.
 func encodeJSON(v any) (json.RawMessage, error) {
-	if raw, ok := v.(json.RawMessage); ok {
-		if raw == nil {
-			return json.RawMessage("null"), nil
+	return appendJSON(nil, v, "")
+}
+
+// appendJSON appends prefix and v's JSON to b: a json.RawMessage as it is
+// (checked), a JSONAppender by its AppendJSON (checked), anything else with
+// encoding/json without HTML escaping. It leaves bodySlack bytes of room
+// after a large value, for the keys that close a body.
+func appendJSON(b []byte, v any, prefix string) ([]byte, error) {
+	b = append(b, prefix...)
+	start := len(b)
+	switch x := v.(type) {
+	case json.RawMessage:
+		if x == nil {
+			return append(b, "null"...), nil
 		}
-		if !json.Valid(raw) {
+		x = bytes.TrimSpace(x)
+		if !jsonscan.Valid(x) {
 			return nil, errors.New("json.RawMessage output is not valid JSON")
 		}
-		return bytes.TrimSpace(raw), nil
+		b = slices.Grow(b, len(x)+bodySlack)
+		return append(b, x...), nil
+	case JSONAppender:
+		out, err := x.AppendJSON(b)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) < start || !jsonscan.Valid(out[start:]) {
+			return nil, fmt.Errorf("%T.AppendJSON did not append one valid JSON value", v)
+		}
+		return out, nil
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
+	w := appendWriter{b: b}
+	enc := json.NewEncoder(&w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	out := b.Bytes()
-	return out[:len(out)-1], nil
+	return w.b[:len(w.b)-1], nil
+}
+
+// appendWriter appends what is written to a slice, growing it with
+// bodySlack to spare.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	if cap(w.b)-len(w.b) < len(p) {
+		w.b = slices.Grow(w.b, len(p)+bodySlack)
+	}
+	w.b = append(w.b, p...)
+	return len(p), nil
 }
 
 // writeJSONString writes s as a JSON string without HTML escaping.
 func writeJSONString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
+	b.Write(appendJSONString(b.AvailableBuffer(), s))
+}
+
+// appendJSONString appends s as a JSON string without HTML escaping.
+func appendJSONString(b []byte, s string) []byte {
+	w := appendWriter{b: b}
+	enc := json.NewEncoder(&w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
-	b.Truncate(b.Len() - 1)
+	return w.b[:len(w.b)-1]
+}
+
+// needsLift reports whether an output is an object that may hold "error" or
+// "refresh_worker", which liftKeys takes out.
+func needsLift(out json.RawMessage) bool {
+	return len(out) > 0 && out[0] == '{' &&
+		(bytes.Contains(out, []byte(`"error"`)) || bytes.Contains(out, []byte(`"refresh_worker"`)))
 }
 
 // liftKeys applies runpod-python's rule to an output that is a JSON object:
@@ -279,10 +365,7 @@ func writeJSONString(b *bytes.Buffer, s string) {
 // the job's error text and a truthy refresh_worker sets stopPod. Other
 // outputs come back unchanged.
 func liftKeys(out json.RawMessage) (rest json.RawMessage, errText string, stopPod bool, err error) {
-	if len(out) == 0 || out[0] != '{' {
-		return out, "", false, nil
-	}
-	if !bytes.Contains(out, []byte(`"error"`)) && !bytes.Contains(out, []byte(`"refresh_worker"`)) {
+	if !needsLift(out) {
 		return out, "", false, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
