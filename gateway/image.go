@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
+
+	"github.com/comfypod/comfypod/internal/exif"
 )
 
 // Image formats the gateway accepts.
@@ -71,6 +73,119 @@ func decodeImage(b []byte, format string) (image.Image, error) {
 		return webp.Decode(r)
 	}
 	return nil, fmt.Errorf("unsupported format %q", format)
+}
+
+// orientationOf returns the EXIF orientation of an image file (1 to 8), or 0
+// when it has none.
+func orientationOf(b []byte, format string) int {
+	var block []byte
+	switch format {
+	case formatJPEG:
+		block = exif.JPEG(b)
+	case formatPNG:
+		block = exif.PNG(b)
+	case formatWEBP:
+		block = exif.WEBP(b)
+	}
+	if o := exif.Orientation(block); o >= exif.Normal && o <= exif.Rotate270 {
+		return o
+	}
+	return 0
+}
+
+// turns reports whether EXIF orientation o changes the pixels.
+func turns(o int) bool { return o > exif.Normal && o <= exif.Rotate270 }
+
+// uprightSize is the size of a w×h image once turned as orientation o says.
+func uprightSize(w, h, o int) (int, int) {
+	if exif.Swaps(o) {
+		return h, w
+	}
+	return w, h
+}
+
+// upright returns img turned as EXIF orientation o says, as Pillow's
+// ImageOps.exif_transpose (and so ComfyUI's LoadImage) turns it. Images of
+// the standard pixel types keep their type; the others (YCbCr from JPEG)
+// become RGBA, or NRGBA when they have alpha.
+func upright(img image.Image, o int) image.Image {
+	if !turns(o) {
+		return img
+	}
+	switch m := img.(type) {
+	case *image.NRGBA:
+		p, s, r := turnPix(m.Pix, m.Stride, 4, m.Rect, o)
+		return &image.NRGBA{Pix: p, Stride: s, Rect: r}
+	case *image.RGBA:
+		p, s, r := turnPix(m.Pix, m.Stride, 4, m.Rect, o)
+		return &image.RGBA{Pix: p, Stride: s, Rect: r}
+	case *image.NRGBA64:
+		p, s, r := turnPix(m.Pix, m.Stride, 8, m.Rect, o)
+		return &image.NRGBA64{Pix: p, Stride: s, Rect: r}
+	case *image.RGBA64:
+		p, s, r := turnPix(m.Pix, m.Stride, 8, m.Rect, o)
+		return &image.RGBA64{Pix: p, Stride: s, Rect: r}
+	case *image.Gray:
+		p, s, r := turnPix(m.Pix, m.Stride, 1, m.Rect, o)
+		return &image.Gray{Pix: p, Stride: s, Rect: r}
+	case *image.Gray16:
+		p, s, r := turnPix(m.Pix, m.Stride, 2, m.Rect, o)
+		return &image.Gray16{Pix: p, Stride: s, Rect: r}
+	case *image.Alpha:
+		p, s, r := turnPix(m.Pix, m.Stride, 1, m.Rect, o)
+		return &image.Alpha{Pix: p, Stride: s, Rect: r}
+	case *image.CMYK:
+		p, s, r := turnPix(m.Pix, m.Stride, 4, m.Rect, o)
+		return &image.CMYK{Pix: p, Stride: s, Rect: r}
+	case *image.Paletted:
+		p, s, r := turnPix(m.Pix, m.Stride, 1, m.Rect, o)
+		return &image.Paletted{Pix: p, Stride: s, Rect: r, Palette: m.Palette}
+	}
+	b := img.Bounds()
+	r := image.Rect(0, 0, b.Dx(), b.Dy())
+	if _, ok := img.(*image.YCbCr); ok {
+		dst := image.NewRGBA(r)
+		draw.Draw(dst, r, img, b.Min, draw.Src)
+		return upright(dst, o)
+	}
+	dst := image.NewNRGBA(r)
+	draw.Draw(dst, r, img, b.Min, draw.Src)
+	return upright(dst, o)
+}
+
+// turnPix turns the pixels of an image of bpp bytes per pixel as EXIF
+// orientation o says, returning the new pixels, stride and bounds (from 0,0).
+func turnPix(pix []byte, stride, bpp int, r image.Rectangle, o int) ([]byte, int, image.Rectangle) {
+	w, h := r.Dx(), r.Dy()
+	ow, oh := uprightSize(w, h, o)
+	out := make([]byte, ow*oh*bpp)
+	// src maps an output pixel to the stored one.
+	var src func(x, y int) (int, int)
+	switch o {
+	case exif.FlipH:
+		src = func(x, y int) (int, int) { return w - 1 - x, y }
+	case exif.Rotate180:
+		src = func(x, y int) (int, int) { return w - 1 - x, h - 1 - y }
+	case exif.FlipV:
+		src = func(x, y int) (int, int) { return x, h - 1 - y }
+	case exif.Transpose:
+		src = func(x, y int) (int, int) { return y, x }
+	case exif.Rotate90CW:
+		src = func(x, y int) (int, int) { return y, h - 1 - x }
+	case exif.Transverse:
+		src = func(x, y int) (int, int) { return w - 1 - y, h - 1 - x }
+	default: // exif.Rotate270: a quarter turn counter-clockwise
+		src = func(x, y int) (int, int) { return w - 1 - y, x }
+	}
+	for y := range oh {
+		row := out[y*ow*bpp:]
+		for x := range ow {
+			sx, sy := src(x, y)
+			s := sy*stride + sx*bpp
+			copy(row[x*bpp:(x+1)*bpp], pix[s:s+bpp])
+		}
+	}
+	return out, ow * bpp, image.Rect(0, 0, ow, oh)
 }
 
 // fitSide returns w×h scaled so that the longer side is limit, keeping the

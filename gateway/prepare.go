@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/exif"
 	"github.com/comfypod/comfypod/internal/suggest"
 	"github.com/comfypod/comfypod/runpod"
 )
@@ -122,6 +123,7 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 		data   []byte
 		format string
 		name   string
+		orient int // EXIF orientation
 	}
 	var uploads []*upload
 	var problems []Problem
@@ -210,9 +212,12 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 			return nil, nil, tooLarge(u.prm.Name, "%d×%d is more pixels than the %d million accepted: send a smaller image",
 				cfg.Width, cfg.Height, s.cfg.MaxPixels>>20)
 		}
-		sizes[u.prm.Name] = [2]int{cfg.Width, cfg.Height}
+		// Sizes are those of the upright image, as LoadImage sees it.
+		u.orient = orientationOf(u.data, u.format)
+		w, h := uprightSize(cfg.Width, cfg.Height, u.orient)
+		sizes[u.prm.Name] = [2]int{w, h}
 		if u.prm == p.base {
-			baseW, baseH, baseUp = cfg.Width, cfg.Height, u
+			baseW, baseH, baseUp = w, h, u
 		}
 	}
 	images := make([]workerImage, 0, len(uploads))
@@ -226,12 +231,17 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 		if err != nil {
 			return nil, nil, invalid(u.prm.Name, "the %s file is damaged: %v", strings.ToUpper(u.format), err)
 		}
+		img = upright(img, u.orient)
 		var out []byte
 		switch {
 		case u.prm.Type == comfy.ParamMask:
 			if baseUp != nil && (w != baseW || h != baseH) {
-				return nil, nil, invalid(u.prm.Name, "the mask is %d×%d but %s is %d×%d: paint the mask over %s at its size",
-					w, h, p.base.Name, baseW, baseH, p.base.Name)
+				turned := ""
+				if exif.Swaps(baseUp.orient) {
+					turned = " once turned upright as its EXIF orientation says"
+				}
+				return nil, nil, invalid(u.prm.Name, "the mask is %d×%d but %s is %d×%d%s: paint the mask over %s at its size",
+					w, h, p.base.Name, baseW, baseH, turned, p.base.Name)
 			}
 			paint, painted := maskPaint(img)
 			if !painted {
@@ -250,12 +260,16 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 		default:
 			nw, nh := fitSide(w, h, limit)
 			switch {
-			case nw != w || nh != h:
-				scaled := scaleImage(img, nw, nh)
+			case nw != w || nh != h || turns(u.orient):
+				// Workers get the image upright, without the tag, so that
+				// no reader turns it twice or not at all.
+				if nw != w || nh != h {
+					img = scaleImage(img, nw, nh)
+				}
 				if u.format == formatJPEG {
-					out, err = encodeJPEG(scaled)
+					out, err = encodeJPEG(img)
 				} else {
-					out, err = encodePNG(scaled)
+					out, err = encodePNG(img)
 				}
 			case u.format == formatWEBP:
 				// Workers and ComfyUI builds read PNG everywhere.

@@ -11,9 +11,11 @@ import (
 	"image/png"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/comfypod/comfypod/internal/testenv"
 	"github.com/comfypod/comfypod/runpod/runpodtest"
 )
 
@@ -324,4 +326,162 @@ func TestPNGAndMaskHelpers(t *testing.T) {
 	if err := png.Encode(&buf, canonicalMask(paint)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestUpright turns a 3×2 image of every pixel type the decoders return as
+// each EXIF orientation says (the table of the engine's Frame.Transposed,
+// which matches Pillow's exif_transpose).
+func TestUpright(t *testing.T) {
+	t.Parallel()
+	// 0 1 2
+	// 3 4 5
+	cases := []struct {
+		o    int
+		w, h int
+		want []uint8
+	}{
+		{0, 3, 2, []uint8{0, 1, 2, 3, 4, 5}},
+		{1, 3, 2, []uint8{0, 1, 2, 3, 4, 5}},
+		{2, 3, 2, []uint8{2, 1, 0, 5, 4, 3}},
+		{3, 3, 2, []uint8{5, 4, 3, 2, 1, 0}},
+		{4, 3, 2, []uint8{3, 4, 5, 0, 1, 2}},
+		{5, 2, 3, []uint8{0, 3, 1, 4, 2, 5}},
+		{6, 2, 3, []uint8{3, 0, 4, 1, 5, 2}},
+		{7, 2, 3, []uint8{5, 2, 4, 1, 3, 0}},
+		{8, 2, 3, []uint8{2, 5, 1, 4, 0, 3}},
+		{9, 3, 2, []uint8{0, 1, 2, 3, 4, 5}},
+	}
+	r := image.Rect(0, 0, 3, 2)
+	gray := image.NewGray(r)
+	nrgba := image.NewNRGBA(r)
+	g16 := image.NewGray16(r)
+	ycc := image.NewYCbCr(r, image.YCbCrSubsampleRatio444)
+	pal := image.NewPaletted(r, color.Palette{color.Black, color.White})
+	for i := range 6 {
+		x, y := i%3, i/3
+		gray.SetGray(x, y, color.Gray{Y: uint8(i * 40)})
+		nrgba.SetNRGBA(x, y, color.NRGBA{uint8(i * 40), 7, 9, uint8(255 - i)})
+		g16.SetGray16(x, y, color.Gray16{Y: uint16(i * 10000)})
+		ycc.Y[ycc.YOffset(x, y)] = uint8(i * 40)
+		ycc.Cb[ycc.COffset(x, y)], ycc.Cr[ycc.COffset(x, y)] = 128, 128
+		pal.SetColorIndex(x, y, uint8(i%2))
+	}
+	for _, src := range []image.Image{gray, nrgba, g16, ycc, pal, gray.SubImage(r)} {
+		for _, c := range cases {
+			got := upright(src, c.o)
+			if got.Bounds() != image.Rect(0, 0, c.w, c.h) {
+				t.Fatalf("%T orientation %d: bounds %v, want %dx%d", src, c.o, got.Bounds(), c.w, c.h)
+			}
+			for i, from := range c.want {
+				x, y := i%c.w, i/c.w
+				want := color.NRGBA64Model.Convert(src.At(int(from)%3, int(from)/3))
+				if have := color.NRGBA64Model.Convert(got.At(x, y)); have != want {
+					t.Fatalf("%T orientation %d: pixel (%d,%d) = %v, want %v (stored pixel %d)", src, c.o, x, y, have, want, from)
+				}
+			}
+		}
+	}
+	if _, ok := upright(ycc, 6).(*image.RGBA); !ok {
+		t.Error("a turned YCbCr image is not RGBA")
+	}
+	if got := upright(pal, 6).(*image.Paletted); len(got.Palette) != 2 {
+		t.Error("a turned paletted image lost its palette")
+	}
+}
+
+// TestSidewaysPhoto sends a phone JPEG stored sideways (120×90 with EXIF
+// orientation 6, captured for the ComfyUI conformance cases) as the target.
+// ComfyUI's LoadImage shows it upright, 90×120, so that is the size the mask
+// is painted at and checked against, and the worker gets the upright image
+// (without the tag): the pixels real ComfyUI loaded from the same file.
+func TestSidewaysPhoto(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testenv.Conformance(t), "cases", "load_jpeg_webp")
+	photo, err := os.ReadFile(filepath.Join(dir, "inputs", "photo_exif6_120x90.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(photo)); err != nil || cfg.Width != 120 || cfg.Height != 90 || orientationOf(photo, formatJPEG) != 6 {
+		t.Fatalf("the test photo is %+v (%v), orientation %d: want 120×90 stored, orientation 6", cfg, err, orientationOf(photo, formatJPEG))
+	}
+	h := newHarness(t, hopts{open: true, noWorker: true})
+
+	// A mask painted over the photo as stored is refused, saying why.
+	f := brushForm(t, 90, 120, image.Rect(10, 20, 50, 60))
+	f.files["target"] = photo
+	sideways := with(f, func(f *form) { f.files["mask"] = pngBytes(t, maskImage(120, 90, image.Rect(1, 1, 5, 5))) })
+	ct, body := sideways.body(t)
+	code, b := h.do("POST", "/v1/jobs", "", ct, body)
+	if e := errorOf(t, b); code != http.StatusUnprocessableEntity || e.Field != "mask" ||
+		!strings.Contains(e.Message, "90×120") || !strings.Contains(e.Message, "EXIF orientation") {
+		t.Fatalf("a mask of the stored size: %d %+v", code, e)
+	}
+
+	// An upright mask is taken, and the worker gets an upright JPEG.
+	h.submit("", f)
+	awaitCond(t, "the job at RunPod", func() bool { return len(h.rp.Jobs()) == 1 })
+	imgs, raw := workerInputOf(t, h)
+	if !bytes.HasPrefix(raw["target"], []byte{0xff, 0xd8}) || orientationOf(raw["target"], formatJPEG) != 0 {
+		t.Fatal("the target is not sent as a JPEG without an orientation")
+	}
+	got := imgs["target"]
+	if got.Bounds().Size() != image.Pt(90, 120) {
+		t.Fatalf("the target is sent as %v, want upright 90×120", got.Bounds().Size())
+	}
+	wf, err := os.Open(filepath.Join(dir, "expected", "output", "load_fmt", "jpeg_exif6_00001_.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wf.Close()
+	want, err := png.Decode(wf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Bounds() != got.Bounds() {
+		t.Fatalf("ComfyUI loaded %v, the worker got %v", want.Bounds(), got.Bounds())
+	}
+	// Decoders differ (libjpeg-turbo upsamples chroma smoothly, Go's
+	// image/jpeg does not) and the upright image is encoded again, so pixels
+	// are compared on average; the other turns of the same size are far off.
+	meanDiff := func(a, b image.Image) float64 {
+		var sum int
+		for y := range 120 {
+			for x := range 90 {
+				p := color.NRGBAModel.Convert(a.At(x, y)).(color.NRGBA)
+				q := color.NRGBAModel.Convert(b.At(x, y)).(color.NRGBA)
+				for _, d := range []int{int(p.R) - int(q.R), int(p.G) - int(q.G), int(p.B) - int(q.B)} {
+					sum += max(d, -d)
+				}
+			}
+		}
+		return float64(sum) / (90 * 120 * 3)
+	}
+	if d := meanDiff(got, want); d > 10 {
+		t.Fatalf("the worker's target differs from what ComfyUI loaded by %.1f on average", d)
+	}
+	stored, err := jpeg.Decode(bytes.NewReader(photo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []int{5, 7, 8} {
+		if d := meanDiff(upright(stored, o), want); d < 40 {
+			t.Fatalf("orientation %d is as close to ComfyUI's (%.1f) as the right one: the comparison proves nothing", o, d)
+		}
+	}
+	if m := imgs["mask"]; m.Bounds().Size() != image.Pt(90, 120) {
+		t.Fatalf("the mask is sent as %v", m.Bounds().Size())
+	}
+}
+
+// with returns a copy of f changed by edit.
+func with(f form, edit func(*form)) form {
+	c := form{files: map[string][]byte{}, fields: map[string]string{}}
+	for k, v := range f.files {
+		c.files[k] = v
+	}
+	for k, v := range f.fields {
+		c.fields[k] = v
+	}
+	edit(&c)
+	return c
 }
