@@ -28,6 +28,22 @@
 // the end of a job is news from RunPod, whoever hears it first (a webhook may
 // arrive at any replica), and only the first Finish counts.
 //
+// # Kept with a job
+//
+// Job.Inputs lists the images a job was submitted with, as files in the
+// output store (the RunPod input itself, from CreateJob, is dropped once it is
+// sent). A job created with an IdempotencyKey is the only one of its owner
+// with that key: CreateJob answers ErrDuplicate for a second one, and
+// JobByIdempotencyKey finds the first, whose RequestHash tells a retry from a
+// different request reusing the key.
+//
+// # Retention
+//
+// EndedBefore lists the jobs that ended before a time, and DeleteJobs deletes
+// them, checking again that each ended before it, so that several replicas
+// pruning at once do no harm: the gateway deletes a job's files between the
+// two calls.
+//
 // Times are passed in by the caller (the gateway's clock) and stored as Unix
 // milliseconds; replicas sharing a database need clocks in sync (NTP).
 package store

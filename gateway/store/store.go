@@ -113,6 +113,16 @@ type Job struct {
 	Params json.RawMessage
 	// Outputs are the files of a succeeded job, in the output store.
 	Outputs []Output
+	// Inputs are the images the job was submitted with, as its workers got
+	// them, in the output store (Name is the param's name); empty when they
+	// were not kept.
+	Inputs []Output
+	// IdempotencyKey is the key the client sent with its submission, if any:
+	// one job per owner and key.
+	IdempotencyKey string
+	// RequestHash identifies what was submitted with IdempotencyKey, so that
+	// a retry can be told from another request reusing the key.
+	RequestHash string
 
 	// LeaseOwner is the replica watching the job.
 	LeaseOwner string
@@ -155,7 +165,8 @@ var (
 	// ErrConflict: the job is not in a state the operation applies to, or
 	// the caller does not hold its lease (another replica took it over).
 	ErrConflict = errors.New("store: job changed under the caller")
-	// ErrDuplicate: a job or key with that id already exists.
+	// ErrDuplicate: a job or key with that id already exists, or a job of
+	// that owner with that idempotency key.
 	ErrDuplicate = errors.New("store: already exists")
 )
 
@@ -249,10 +260,14 @@ type Requeue struct {
 // database.
 type Store interface {
 	// CreateJob stores a new queued job (Seq is set on return) and its input,
-	// in one transaction. Version starts at 1.
+	// in one transaction. Version starts at 1. ErrDuplicate when the id, or
+	// the owner's IdempotencyKey, is taken.
 	CreateJob(ctx context.Context, j *Job, input []byte) error
 	// GetJob returns job id, or ErrNotFound.
 	GetJob(ctx context.Context, id string) (*Job, error)
+	// JobByIdempotencyKey returns owner's job created with key, or
+	// ErrNotFound.
+	JobByIdempotencyKey(ctx context.Context, owner, key string) (*Job, error)
 	// ListJobs returns a page of an owner's jobs, newest first.
 	ListJobs(ctx context.Context, p ListParams) ([]*Job, error)
 	// JobInput returns the input of a job not yet submitted (ErrNotFound once
@@ -305,6 +320,14 @@ type Store interface {
 	ReleaseLeases(ctx context.Context, endpoint, replica string, now time.Time) error
 	// CountActive counts the jobs that have not ended, by state.
 	CountActive(ctx context.Context) (map[State]int, error)
+
+	// EndedBefore returns up to max jobs of endpoint that ended before
+	// before, those that ended first first: the jobs retention removes.
+	EndedBefore(ctx context.Context, endpoint string, before time.Time, max int) ([]*Job, error)
+	// DeleteJobs deletes the jobs of ids that ended before before (others are
+	// left alone) and returns how many it deleted. Deleting a job that is not
+	// there is not an error, so replicas pruning at once do no harm.
+	DeleteJobs(ctx context.Context, ids []string, before time.Time) (int, error)
 
 	// CreateKey stores a key; ErrDuplicate if its id or hash exists.
 	CreateKey(ctx context.Context, k *Key) error

@@ -49,6 +49,9 @@ func Run(t *testing.T, fresh Fresh) {
 		{"CountActive", testCountActive},
 		{"Keys", testKeys},
 		{"Reopen", testReopen},
+		{"InputsKept", testInputsKept},
+		{"IdempotencyKeys", testIdempotencyKeys},
+		{"Prune", testPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -769,5 +772,165 @@ func testReopen(t *testing.T, o Opener) {
 	}
 	if in, err := s2.JobInput(context.Background(), "j1"); err != nil || string(in) != "input" {
 		t.Fatalf("input after reopening: %q, %v", in, err)
+	}
+}
+
+// testInputsKept: the images a job was submitted with are listed with it
+// for its whole life.
+func testInputsKept(t *testing.T, o Opener) {
+	s := open(t, o)
+	ctx := context.Background()
+	j := newJob("j1", "k", t0)
+	j.Inputs = []store.Output{
+		{Name: "target", ContentType: "image/jpeg", Key: "jobs/j1/inputs/target.jpg", Size: 1000},
+		{Name: "mask", ContentType: "image/png", Key: "jobs/j1/inputs/mask.png", Size: 200},
+	}
+	create(t, s, j, "x")
+	if got := get(t, s, "j1"); !reflect.DeepEqual(got.Inputs, j.Inputs) {
+		t.Fatalf("inputs %+v, want %+v", got.Inputs, j.Inputs)
+	}
+	claim(t, s, "r1", t0, 10, 10)
+	submit(t, s, "j1", "r1", t0)
+	ended, _, err := s.Finish(ctx, "j1", store.Finish{State: store.StateSucceeded, At: t0.Add(time.Minute),
+		Outputs: []store.Output{{Name: "out.png", ContentType: "image/png", Key: "jobs/j1/0-out.png", Size: 5}}})
+	if err != nil || !reflect.DeepEqual(ended.Inputs, j.Inputs) {
+		t.Fatalf("inputs after Finish %+v, %v", ended.Inputs, err)
+	}
+	jobs, err := s.ListJobs(ctx, store.ListParams{Owner: "k", Limit: 5})
+	if err != nil || len(jobs) != 1 || !reflect.DeepEqual(jobs[0].Inputs, j.Inputs) {
+		t.Fatalf("listed: %+v, %v", jobs, err)
+	}
+}
+
+// testIdempotencyKeys: one job per owner and idempotency key, found again by
+// the key; other owners and jobs without a key are not affected.
+func testIdempotencyKeys(t *testing.T, o Opener) {
+	s := open(t, o)
+	ctx := context.Background()
+	keyed := func(id, owner, key, hash string) *store.Job {
+		j := newJob(id, owner, t0)
+		j.IdempotencyKey, j.RequestHash = key, hash
+		return j
+	}
+	first := create(t, s, keyed("j1", "alice", "order-17", "h1"), "x")
+	if err := s.CreateJob(ctx, keyed("j2", "alice", "order-17", "h2"), []byte("x")); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("a second job with alice's key: %v, want ErrDuplicate", err)
+	}
+	if _, err := s.GetJob(ctx, "j2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused job was stored: %v", err)
+	}
+	if _, err := s.JobInput(ctx, "j2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused job's input was stored: %v", err)
+	}
+	create(t, s, keyed("j3", "bob", "order-17", "h3"), "x")
+	create(t, s, keyed("j4", "alice", "order-18", "h4"), "x")
+	create(t, s, newJob("j5", "alice", t0), "x")
+	create(t, s, newJob("j6", "alice", t0), "x")
+	for _, c := range []struct{ owner, key, id, hash string }{
+		{"alice", "order-17", "j1", "h1"}, {"bob", "order-17", "j3", "h3"}, {"alice", "order-18", "j4", "h4"},
+	} {
+		j, err := s.JobByIdempotencyKey(ctx, c.owner, c.key)
+		if err != nil || j.ID != c.id || j.IdempotencyKey != c.key || j.RequestHash != c.hash {
+			t.Fatalf("JobByIdempotencyKey(%s, %s) = %+v, %v; want %s", c.owner, c.key, j, err, c.id)
+		}
+	}
+	if got := get(t, s, "j1"); got.IdempotencyKey != "order-17" || got.RequestHash != "h1" || got.Seq != first.Seq {
+		t.Fatalf("GetJob: %+v", got)
+	}
+	for _, c := range [][2]string{{"carol", "order-17"}, {"alice", "order-19"}, {"alice", ""}} {
+		if _, err := s.JobByIdempotencyKey(ctx, c[0], c[1]); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("JobByIdempotencyKey(%s, %q): %v, want ErrNotFound", c[0], c[1], err)
+		}
+	}
+	// Racing creations with one key: exactly one wins, whichever handle.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 8 {
+		h := open(t, o)
+		wg.Go(func() {
+			err := h.CreateJob(ctx, keyed(fmt.Sprintf("race%d", i), "alice", "race", fmt.Sprint(i)), []byte("x"))
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, store.ErrDuplicate):
+				t.Errorf("racing CreateJob: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := wins.Load(); n != 1 {
+		t.Fatalf("%d racing jobs with one key were created, want 1", n)
+	}
+}
+
+// testPrune: the jobs retention removes are those of the endpoint that ended
+// before the cut, oldest first; DeleteJobs removes only those, and twice is
+// harmless.
+func testPrune(t *testing.T, o Opener) {
+	s := open(t, o)
+	ctx := context.Background()
+	end := func(id string, state store.State, at time.Time) {
+		t.Helper()
+		if _, _, err := s.Finish(ctx, id, store.Finish{State: state, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Ended at t0+1h … t0+4h, in another order than created.
+	for i, st := range []store.State{store.StateSucceeded, store.StateFailed, store.StateCancelled, store.StateTimedOut} {
+		create(t, s, newJob(fmt.Sprintf("old%d", i), "k", t0), "x")
+		end(fmt.Sprintf("old%d", i), st, t0.Add(time.Duration(4-i)*time.Hour))
+	}
+	create(t, s, newJob("queued", "k", t0), "x")
+	create(t, s, newJob("running", "k", t0), "x")
+	claim(t, s, "r1", t0, 10, 1) // the oldest still queued: "queued"
+	create(t, s, newJob("recent", "k", t0), "x")
+	end("recent", store.StateSucceeded, t0.Add(10*time.Hour))
+	other := newJob("other-endpoint", "k", t0)
+	other.Endpoint = "ep2"
+	create(t, s, other, "x")
+	end("other-endpoint", store.StateSucceeded, t0.Add(time.Hour))
+
+	cut := t0.Add(5 * time.Hour)
+	jobs, err := s.EndedBefore(ctx, endpoint, cut, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(jobs), []string{"old3", "old2", "old1"}; !slices.Equal(got, want) {
+		t.Fatalf("EndedBefore, 3 at most: %v, want %v (those that ended first)", got, want)
+	}
+	if jobs, err = s.EndedBefore(ctx, endpoint, cut, 100); err != nil || len(jobs) != 4 {
+		t.Fatalf("EndedBefore: %v, %v", ids(jobs), err)
+	}
+	// A job that has not ended, or ended after the cut, is never deleted,
+	// even when named.
+	n, err := s.DeleteJobs(ctx, []string{"old0", "old1", "queued", "running", "recent", "nope"}, cut)
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteJobs: %d, %v; want 2", n, err)
+	}
+	for _, id := range []string{"old0", "old1"} {
+		if _, err := s.GetJob(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s after DeleteJobs: %v", id, err)
+		}
+	}
+	for _, id := range []string{"old2", "old3", "queued", "running", "recent", "other-endpoint"} {
+		get(t, s, id)
+	}
+	// Another replica deleting the same jobs changes nothing.
+	if n, err := open(t, o).DeleteJobs(ctx, []string{"old0", "old1"}, cut); err != nil || n != 0 {
+		t.Fatalf("DeleteJobs again: %d, %v", n, err)
+	}
+	if n, err := s.DeleteJobs(ctx, nil, cut); err != nil || n != 0 {
+		t.Fatalf("DeleteJobs(nil): %d, %v", n, err)
+	}
+	if jobs, err := s.EndedBefore(ctx, endpoint, cut, 100); err != nil || !slices.Equal(ids(jobs), []string{"old3", "old2"}) {
+		t.Fatalf("EndedBefore after deleting: %v, %v", ids(jobs), err)
+	}
+	// The list pages past deleted jobs.
+	listed, err := s.ListJobs(ctx, store.ListParams{Owner: "k", Limit: 10})
+	if err != nil || len(listed) != 6 {
+		t.Fatalf("ListJobs: %v, %v", ids(listed), err)
+	}
+	if counts, err := s.CountActive(ctx); err != nil || counts[store.StateQueued]+counts[store.StateClaimed] != 2 {
+		t.Fatalf("CountActive: %v, %v", counts, err)
 	}
 }

@@ -75,7 +75,7 @@ func (db *DB) q(query string) string {
 
 const jobCols = `seq, id, owner, endpoint, state, version, created_at, deadline, submitted_at, started_at, finished_at,
 	runpod_id, webhook_hash, cold_start, cancel_requested, attempts, not_before, progress, error, error_code,
-	params, outputs, lease_owner, lease_until`
+	params, outputs, lease_owner, lease_until, inputs, idempotency_key, request_hash`
 
 const keyCols = `id, name, hash, prefix, created_at, revoked_at`
 
@@ -94,13 +94,13 @@ func scanJob(r rowScanner) (*store.Job, error) {
 		created, deadline, notBefore                 int64
 		submitted, started, finished, leaseUntil     sql.NullInt64
 		runpodID, webhook, progress, errMsg, errCode sql.NullString
-		outputs, leaseOwner                          sql.NullString
+		outputs, leaseOwner, inputs, idemKey, reqHash sql.NullString
 		params                                       string
 		coldStart, cancelReq                         int64
 	)
 	if err := r.Scan(&j.Seq, &j.ID, &j.Owner, &j.Endpoint, &state, &j.Version, &created, &deadline,
 		&submitted, &started, &finished, &runpodID, &webhook, &coldStart, &cancelReq, &j.Attempts, &notBefore,
-		&progress, &errMsg, &errCode, &params, &outputs, &leaseOwner, &leaseUntil); err != nil {
+		&progress, &errMsg, &errCode, &params, &outputs, &leaseOwner, &leaseUntil, &inputs, &idemKey, &reqHash); err != nil {
 		return nil, err
 	}
 	j.State = store.State(state)
@@ -117,6 +117,12 @@ func scanJob(r rowScanner) (*store.Job, error) {
 			return nil, fmt.Errorf("job %s: reading its outputs: %w", j.ID, err)
 		}
 	}
+	if inputs.Valid && inputs.String != "" {
+		if err := json.Unmarshal([]byte(inputs.String), &j.Inputs); err != nil {
+			return nil, fmt.Errorf("job %s: reading its inputs: %w", j.ID, err)
+		}
+	}
+	j.IdempotencyKey, j.RequestHash = idemKey.String, reqHash.String
 	return &j, nil
 }
 
@@ -213,11 +219,20 @@ func (db *DB) CreateJob(ctx context.Context, j *store.Job, input []byte) error {
 	if params == "" {
 		params = "{}"
 	}
+	var inputs any
+	if len(j.Inputs) > 0 {
+		b, err := json.Marshal(j.Inputs)
+		if err != nil {
+			return fmt.Errorf("%s: create job: %w", db.D.Name, err)
+		}
+		inputs = string(b)
+	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO jobs (id, owner, endpoint, state, version, created_at, deadline,
-			cold_start, cancel_requested, attempts, not_before, params)
-			VALUES ($1, $2, $3, 'queued', 1, $4, $5, 0, 0, 0, 0, $6) RETURNING seq`),
-			j.ID, j.Owner, j.Endpoint, toMS(j.CreatedAt), toMS(j.Deadline), params).Scan(&j.Seq)
+			cold_start, cancel_requested, attempts, not_before, params, inputs, idempotency_key, request_hash)
+			VALUES ($1, $2, $3, 'queued', 1, $4, $5, 0, 0, 0, 0, $6, $7, $8, $9) RETURNING seq`),
+			j.ID, j.Owner, j.Endpoint, toMS(j.CreatedAt), toMS(j.Deadline), params, inputs,
+			optText(j.IdempotencyKey), optText(j.RequestHash)).Scan(&j.Seq)
 		if err != nil {
 			if db.D.IsDuplicate(err) {
 				return fmt.Errorf("job %s: %w", j.ID, store.ErrDuplicate)
@@ -245,6 +260,15 @@ func (db *DB) GetJob(ctx context.Context, id string) (*store.Job, error) {
 		return nil, fmt.Errorf("job %s: %w", id, store.ErrNotFound)
 	}
 	return j, db.wrap("get job", err)
+}
+
+// JobByIdempotencyKey implements store.Store.
+func (db *DB) JobByIdempotencyKey(ctx context.Context, owner, key string) (*store.Job, error) {
+	j, err := scanJob(db.R.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE owner = $1 AND idempotency_key = $2`), owner, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("job with idempotency key: %w", store.ErrNotFound)
+	}
+	return j, db.wrap("get job by idempotency key", err)
 }
 
 // ListJobs implements store.Store.
@@ -558,6 +582,69 @@ func (db *DB) CountActive(ctx context.Context) (map[store.State]int, error) {
 		out[store.State(s)] = n
 	}
 	return out, db.wrap("count jobs", rows.Err())
+}
+
+// EndedBefore implements store.Store.
+func (db *DB) EndedBefore(ctx context.Context, endpoint string, before time.Time, max int) ([]*store.Job, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	rows, err := db.R.QueryContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs
+		WHERE endpoint = $1 AND state IN `+terminal+` AND finished_at < $2 ORDER BY finished_at, seq LIMIT $3`),
+		endpoint, toMS(before), max)
+	if err != nil {
+		return nil, db.wrap("list ended jobs", err)
+	}
+	jobs, err := scanJobs(rows)
+	if err != nil {
+		return nil, db.wrap("list ended jobs", err)
+	}
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].FinishedAt.Before(jobs[b].FinishedAt) })
+	return jobs, nil
+}
+
+// DeleteJobs implements store.Store.
+func (db *DB) DeleteJobs(ctx context.Context, ids []string, before time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := []any{toMS(before)}
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		marks[i] = fmt.Sprintf("$%d", i+2)
+	}
+	var deleted []string
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		deleted = deleted[:0]
+		rows, err := tx.QueryContext(ctx, db.q(`DELETE FROM jobs WHERE id IN (`+strings.Join(marks, ", ")+`)
+			AND state IN `+terminal+` AND finished_at < $1 RETURNING id`), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			deleted = append(deleted, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// Inputs go when a job ends; these would be left over, if any.
+		for _, id := range deleted {
+			if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM job_inputs WHERE job_id = $1`), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, db.wrap("delete jobs", err)
+	}
+	return len(deleted), nil
 }
 
 func scanKey(r rowScanner) (*store.Key, error) {
