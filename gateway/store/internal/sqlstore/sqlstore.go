@@ -89,14 +89,14 @@ type rowScanner interface{ Scan(...any) error }
 
 func scanJob(r rowScanner) (*store.Job, error) {
 	var (
-		j                                            store.Job
-		state                                        string
-		created, deadline, notBefore                 int64
-		submitted, started, finished, leaseUntil     sql.NullInt64
-		runpodID, webhook, progress, errMsg, errCode sql.NullString
+		j                                             store.Job
+		state                                         string
+		created, deadline, notBefore                  int64
+		submitted, started, finished, leaseUntil      sql.NullInt64
+		runpodID, webhook, progress, errMsg, errCode  sql.NullString
 		outputs, leaseOwner, inputs, idemKey, reqHash sql.NullString
-		params                                       string
-		coldStart, cancelReq                         int64
+		params                                        string
+		coldStart, cancelReq                          int64
 	)
 	if err := r.Scan(&j.Seq, &j.ID, &j.Owner, &j.Endpoint, &state, &j.Version, &created, &deadline,
 		&submitted, &started, &finished, &runpodID, &webhook, &coldStart, &cancelReq, &j.Attempts, &notBefore,
