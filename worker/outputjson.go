@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/comfypod/comfypod/serverless"
 )
@@ -134,16 +135,20 @@ func appendString(b []byte, s string) []byte {
 }
 
 // plainASCII reports whether s holds only bytes 0x20-0x7e other than '"' and
-// '\\', which JSON takes unescaped.
+// '\\', which JSON takes unescaped. Quotes and backslashes are looked for
+// with the vectorised strings.IndexByte, the other bytes 32 at a time.
 func plainASCII(s string) bool {
+	if strings.IndexByte(s, '"') >= 0 || strings.IndexByte(s, '\\') >= 0 {
+		return false
+	}
 	i := 0
-	for ; i+16 <= len(s); i += 16 {
-		if special(load64(s[i:i+8]))|special(load64(s[i+8:i+16])) != 0 {
+	for ; i+32 <= len(s); i += 32 {
+		if outside(load64(s[i:i+8]))|outside(load64(s[i+8:i+16]))|outside(load64(s[i+16:i+24]))|outside(load64(s[i+24:i+32])) != 0 {
 			return false
 		}
 	}
 	for ; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
 			return false
 		}
 	}
@@ -157,16 +162,13 @@ func load64(w string) uint64 {
 		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }
 
-// special has the high bit of every byte of x that is below 0x20, at or above
-// 0x7f, a quote or a backslash set (and maybe of bytes after such a byte).
-func special(x uint64) uint64 {
+// outside is non-zero when a byte of x is below 0x20 or at or above 0x7f.
+func outside(x uint64) uint64 {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
 	)
-	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	return (x-0x2020202020202020)&^x&highs | (x+ones)&highs | x&highs |
-		hasZero(x^(ones*'"')) | hasZero(x^(ones*'\\'))
+	return ((x-0x2020202020202020)&^x | x | (x + ones)) & highs
 }
 
 // appendEncoded appends v as encoding/json encodes it with HTML escaping
