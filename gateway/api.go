@@ -83,6 +83,10 @@ type Job struct {
 	Error *JobError `json:"error"`
 	// Outputs are the files of a succeeded job.
 	Outputs []Output `json:"outputs"`
+	// Inputs are the images the job was submitted with, as its workers got
+	// them (turned upright, downscaled, the mask in its canonical form), for
+	// showing before and after. Empty when they were not kept.
+	Inputs []Input `json:"inputs"`
 	// Params are the values the workflow ran with, including defaults and
 	// the seed drawn for "random".
 	Params map[string]json.RawMessage `json:"params"`
@@ -123,6 +127,18 @@ type Output struct {
 	URL string `json:"url"`
 }
 
+// Input is one image a job was submitted with.
+type Input struct {
+	// Name is the image param it was sent as: target, reference, mask.
+	Name string `json:"name"`
+	// ContentType is its media type.
+	ContentType string `json:"content_type"`
+	// Size is its length in bytes.
+	Size int64 `json:"size"`
+	// URL is where to download it (GET, with the same API key).
+	URL string `json:"url"`
+}
+
 // JobList is a page of GET /v1/jobs.
 type JobList struct {
 	// Jobs are the caller's jobs, newest first.
@@ -135,7 +151,8 @@ type JobList struct {
 type Accepted struct {
 	// ID identifies the new job.
 	ID string `json:"id"`
-	// Status is "queued".
+	// Status is "queued" for a new job; a retried submission (the same
+	// Idempotency-Key) gets its job's status now.
 	Status Status `json:"status"`
 	// URL is the job's address (also in the Location header).
 	URL string `json:"url"`
@@ -153,7 +170,7 @@ type ErrorBody struct {
 type ErrorDetail struct {
 	// Code is a stable word for programs: invalid_request, invalid_param,
 	// too_large, unsupported_media_type, unauthorized, not_found, conflict,
-	// internal, unavailable.
+	// gone, idempotency_key_reused, internal, unavailable.
 	Code string `json:"code"`
 	// Message says what to fix.
 	Message string `json:"message"`
@@ -182,6 +199,7 @@ func view(j *store.Job, base string) Job {
 		CreatedAt: j.CreatedAt,
 		Deadline:  j.Deadline,
 		Outputs:   []Output{},
+		Inputs:    []Input{},
 		RunPodID:  j.RunPodID,
 	}
 	if !j.StartedAt.IsZero() {
@@ -212,6 +230,14 @@ func view(j *store.Job, base string) Job {
 			ContentType: o.ContentType,
 			Size:        o.Size,
 			URL:         base + "/v1/jobs/" + url.PathEscape(j.ID) + "/outputs/" + strconv.Itoa(i),
+		})
+	}
+	for _, in := range j.Inputs {
+		v.Inputs = append(v.Inputs, Input{
+			Name:        in.Name,
+			ContentType: in.ContentType,
+			Size:        in.Size,
+			URL:         base + "/v1/jobs/" + url.PathEscape(j.ID) + "/inputs/" + url.PathEscape(in.Name),
 		})
 	}
 	if len(j.Params) > 0 {

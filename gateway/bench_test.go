@@ -56,7 +56,7 @@ func BenchmarkPrepare(b *testing.B) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, aerr := s.prepare(newJobID(), sub, rnd); aerr != nil {
+		if _, aerr := s.prepare(newJobID(), sub, rnd); aerr != nil {
 			b.Fatal(aerr)
 		}
 	}

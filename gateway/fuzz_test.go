@@ -50,7 +50,7 @@ func submitOnce(s *Service, contentType string, body []byte) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	_, _, aerr = s.prepare(newJobID(), sub, rand.New(rand.NewPCG(1, 2)))
+	_, aerr = s.prepare(newJobID(), sub, rand.New(rand.NewPCG(1, 2)))
 	return aerr
 }
 

@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
-	"github.com/comfypod/comfypod/gateway/blob"
 	"github.com/comfypod/comfypod/gateway/store"
 	"github.com/comfypod/comfypod/runpod"
 )
@@ -27,33 +24,54 @@ const (
 )
 
 // handleCreate accepts a job: it checks and prepares the input, stores the
-// job durably, and only then answers 202.
+// job durably, and only then answers 202. A request with an Idempotency-Key
+// that was seen before gets the job it created (200), not a second one.
 func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r.Context())
 	// A slow upload may take a while, not for ever. (Servers without
 	// deadlines, such as httptest's recorder, ignore this.)
 	_ = http.NewResponseController(w).SetReadDeadline(s.clock.Now().Add(uploadTimeout))
+	idem, aerr := idempotencyKey(r)
+	if aerr != nil {
+		s.writeError(w, r, aerr)
+		return
+	}
 	sub, aerr := s.readSubmission(w, r)
 	if aerr != nil {
 		s.writeError(w, r, aerr)
 		return
 	}
+	var hash string
+	if idem != "" {
+		hash = sub.fingerprint()
+		if s.replay(w, r, c.owner, idem, hash) {
+			return
+		}
+	}
 	id := newJobID()
-	input, params, aerr := s.prepare(id, sub, s.newRand())
+	prep, aerr := s.prepare(id, sub, s.newRand())
 	if aerr != nil {
 		s.writeError(w, r, aerr)
 		return
 	}
 	now := s.clock.Now().UTC().Truncate(time.Millisecond)
 	j := &store.Job{
-		ID:        id,
-		Owner:     c.owner,
-		Endpoint:  s.rp.EndpointID(),
-		CreatedAt: now,
-		Deadline:  now.Add(s.cfg.Timeout),
-		Params:    params,
+		ID:             id,
+		Owner:          c.owner,
+		Endpoint:       s.rp.EndpointID(),
+		CreatedAt:      now,
+		Deadline:       now.Add(s.cfg.Timeout),
+		Params:         prep.params,
+		IdempotencyKey: idem,
+		RequestHash:    hash,
 	}
-	if err := s.st.CreateJob(r.Context(), j, input); err != nil {
+	j.Inputs = s.keepInputs(r.Context(), id, prep.images)
+	if err := s.st.CreateJob(r.Context(), j, prep.input); err != nil {
+		s.dropFiles(context.WithoutCancel(r.Context()), j.Inputs)
+		// Another request with the same key won the race: answer as a retry.
+		if idem != "" && errors.Is(err, store.ErrDuplicate) && s.replay(w, r, c.owner, idem, hash) {
+			return
+		}
 		s.writeError(w, r, unavailable("the job could not be stored; nothing was queued, try again", err))
 		return
 	}
@@ -61,11 +79,16 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 	s.changed(j)
 	s.disp.poke()
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "job accepted", slog.String("job", id), slog.String("request_id", requestID(r.Context())),
-		slog.Int("input_bytes", len(input)))
-	loc := "/v1/jobs/" + id
+		slog.Int("input_bytes", len(prep.input)))
+	s.writeAccepted(w, http.StatusAccepted, j)
+}
+
+// writeAccepted answers a submission with its job.
+func (s *Service) writeAccepted(w http.ResponseWriter, code int, j *store.Job) {
+	loc := "/v1/jobs/" + j.ID
 	w.Header().Set("Location", loc)
 	v := view(j, s.baseURL())
-	writeJSON(w, http.StatusAccepted, Accepted{ID: id, Status: StatusQueued, URL: s.baseURL() + loc, Params: v.Params})
+	writeJSON(w, code, Accepted{ID: j.ID, Status: v.Status, URL: s.baseURL() + loc, Params: v.Params})
 }
 
 // job reads a job the caller owns: from the cache unless fresh is set.
@@ -240,42 +263,6 @@ func (s *Service) cancelAtRunPod(ctx context.Context, j *store.Job) (*store.Job,
 		s.finished(ended)
 	}
 	return ended, nil
-}
-
-// handleOutput streams an output file from the output store.
-func (s *Service) handleOutput(w http.ResponseWriter, r *http.Request) {
-	e, aerr := s.job(r.Context(), r.PathValue("id"), false)
-	if aerr != nil {
-		s.writeError(w, r, aerr)
-		return
-	}
-	n, err := strconv.Atoi(r.PathValue("n"))
-	if err != nil || n < 0 || n >= len(e.job.Outputs) {
-		if e.job.State.Terminal() {
-			s.writeError(w, r, notFound("output"))
-		} else {
-			s.writeError(w, r, &apiError{status: http.StatusNotFound, code: "not_found", msg: "output not found: the job has not succeeded yet"})
-		}
-		return
-	}
-	out := e.job.Outputs[n]
-	obj, err := s.blobs.Open(r.Context(), out.Key)
-	if err != nil {
-		if errors.Is(err, blob.ErrNotFound) {
-			s.writeError(w, r, &apiError{status: http.StatusGone, code: "gone", msg: "the output file is no longer stored", cause: err})
-			return
-		}
-		s.writeError(w, r, unavailable("the output store does not answer; try again", err))
-		return
-	}
-	defer obj.Close()
-	h := w.Header()
-	h.Set("Content-Type", out.ContentType)
-	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": out.Name}))
-	h.Set("Cache-Control", "private, max-age=86400, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("ETag", strconv.Quote(url.PathEscape(e.job.ID)+"-"+strconv.Itoa(n)))
-	http.ServeContent(w, r, "", obj.ModTime, obj)
 }
 
 // handlePackage describes the package: its params, with types, limits and

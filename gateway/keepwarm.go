@@ -38,14 +38,14 @@ func (s *Service) newKeepWarm() (*runpod.KeepWarm, error) {
 			return nil, fmt.Errorf("gateway: making the warm-up job: %w", err)
 		}
 	}
-	input, _, aerr := s.prepare("warmup-"+newJobID(), sub, s.newRand())
+	prep, aerr := s.prepare("warmup-"+newJobID(), sub, s.newRand())
 	if aerr != nil {
 		return nil, fmt.Errorf("gateway: the package cannot make a warm-up job: %s", aerr.Error())
 	}
 	return s.rp.NewKeepWarm(runpod.KeepWarmConfig{
 		Interval: s.cfg.KeepWarm,
 		Warmup: &runpod.Request{
-			Input:  json.RawMessage(input),
+			Input:  json.RawMessage(prep.input),
 			Policy: &runpod.Policy{TTL: max(s.cfg.Timeout, runpodMinTTL)},
 		},
 		OnHealth: func(h *runpod.Health, err error) {

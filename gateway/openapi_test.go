@@ -320,6 +320,28 @@ func TestOpenAPI(t *testing.T) {
 	check("/v1/jobs/{id}", "delete", code, b)
 	code, _ = h.do("GET", j.Outputs[0].URL, key, "", nil)
 	schemaOf("/v1/jobs/{id}/outputs/{n}", "get", code)
+	code, _ = h.do("GET", j.Outputs[0].URL+"/thumbnail", key, "", nil)
+	schemaOf("/v1/jobs/{id}/outputs/{n}/thumbnail", "get", code)
+	if len(j.Inputs) != 3 {
+		t.Fatalf("inputs %+v", j.Inputs)
+	}
+	code, _ = h.do("GET", j.Inputs[0].URL, key, "", nil)
+	schemaOf("/v1/jobs/{id}/inputs/{name}", "get", code)
+	code, b = h.do("GET", "/v1/jobs/"+acc.ID+"/inputs/style", key, "", nil)
+	check("/v1/jobs/{id}/inputs/{name}", "get", code, b)
+	// A retried submission (Idempotency-Key) and a key reused for another.
+	idem := http.Header{"Idempotency-Key": {"docs-1"}}
+	for range 2 {
+		code, b, _ = h.doHeader("POST", "/v1/jobs", key, ct, body, idem)
+		check("/v1/jobs", "post", code, b)
+	}
+	if code != http.StatusOK {
+		t.Fatalf("a retried submission: %d", code)
+	}
+	other := brushForm(t, 64, 48, image.Rect(0, 0, 4, 4))
+	oct, obody := other.body(t)
+	code, b, _ = h.doHeader("POST", "/v1/jobs", key, oct, obody, idem)
+	check("/v1/jobs", "post", code, b)
 	code, b = h.do("GET", "/v1/package", "", "", nil)
 	check("/v1/package", "get", code, b)
 	for _, p := range []string{"/healthz", "/readyz"} {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -112,10 +113,29 @@ type workerInput struct {
 // envelope and webhook.
 const inputOverhead = 8 << 10
 
+// prepared is a submission made ready for RunPod.
+type prepared struct {
+	// input is the RunPod input: the workflow with the params applied and
+	// the images.
+	input []byte
+	// params are the values applied (images left out), as a JSON object.
+	params json.RawMessage
+	// images are the images as the workers get them, in manifest order.
+	images []preparedImage
+}
+
+// preparedImage is one image of a job as its workers get it.
+type preparedImage struct {
+	param       string // the image param's name
+	name        string // the file name in the RunPod input
+	contentType string
+	data        []byte
+}
+
 // prepare checks a submission against the package and builds the RunPod
 // input of job id: params applied to a copy of the workflow, images checked,
-// downscaled and named. It returns the input and the values applied.
-func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []byte, params json.RawMessage, aerr *apiError) {
+// turned upright, downscaled and named.
+func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (*prepared, *apiError) {
 	p := s.pkg
 	// Cheap checks first: which files came, in which format, and the params.
 	type upload struct {
@@ -158,9 +178,9 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 		switch f {
 		case formatPNG, formatJPEG, formatWEBP:
 		case "":
-			return nil, nil, unsupported(prm.Name, "not an image: send a PNG, JPEG or WEBP file")
+			return nil, unsupported(prm.Name, "not an image: send a PNG, JPEG or WEBP file")
 		default:
-			return nil, nil, unsupported(prm.Name, "%s images are not accepted: send a PNG, JPEG or WEBP file", strings.ToUpper(f))
+			return nil, unsupported(prm.Name, "%s images are not accepted: send a PNG, JPEG or WEBP file", strings.ToUpper(f))
 		}
 		u := &upload{prm: prm, data: data, format: f}
 		ext := ".png"
@@ -176,12 +196,12 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 	if err != nil {
 		var pe *comfy.ParamsError
 		if !errors.As(err, &pe) {
-			return nil, nil, internal(fmt.Errorf("applying params: %w", err))
+			return nil, internal(fmt.Errorf("applying params: %w", err))
 		}
 		for _, pp := range pe.Problems {
 			if pp.Workflow != "" {
 				// A binding that does not fit is the package's fault.
-				return nil, nil, internal(fmt.Errorf("applying params: %w", err))
+				return nil, internal(fmt.Errorf("applying params: %w", err))
 			}
 			problems = append(problems, Problem{Field: pp.Param, Message: pp.Message})
 		}
@@ -193,7 +213,7 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 			e = &apiError{status: e.status, code: e.code, msg: fmt.Sprintf("%d problems with the request; see problems", len(problems))}
 		}
 		e.problems = problems
-		return nil, nil, e
+		return nil, e
 	}
 
 	// Decode, check sizes, align masks and downscale.
@@ -203,13 +223,13 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 	for _, u := range uploads {
 		cfg, err := decodeConfig(u.data, u.format)
 		if err != nil {
-			return nil, nil, invalid(u.prm.Name, "the %s file is damaged: %v", strings.ToUpper(u.format), err)
+			return nil, invalid(u.prm.Name, "the %s file is damaged: %v", strings.ToUpper(u.format), err)
 		}
 		if cfg.Width <= 0 || cfg.Height <= 0 {
-			return nil, nil, invalid(u.prm.Name, "the image has no pixels")
+			return nil, invalid(u.prm.Name, "the image has no pixels")
 		}
 		if int64(cfg.Width)*int64(cfg.Height) > s.cfg.MaxPixels {
-			return nil, nil, tooLarge(u.prm.Name, "%d×%d is more pixels than the %d million accepted: send a smaller image",
+			return nil, tooLarge(u.prm.Name, "%d×%d is more pixels than the %d million accepted: send a smaller image",
 				cfg.Width, cfg.Height, s.cfg.MaxPixels>>20)
 		}
 		// Sizes are those of the upright image, as LoadImage sees it.
@@ -221,6 +241,7 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 		}
 	}
 	images := make([]workerImage, 0, len(uploads))
+	prep := &prepared{}
 	for _, u := range uploads {
 		w, h := sizes[u.prm.Name][0], sizes[u.prm.Name][1]
 		limit := u.prm.MaxSide
@@ -229,7 +250,7 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 		}
 		img, err := decodeImage(u.data, u.format)
 		if err != nil {
-			return nil, nil, invalid(u.prm.Name, "the %s file is damaged: %v", strings.ToUpper(u.format), err)
+			return nil, invalid(u.prm.Name, "the %s file is damaged: %v", strings.ToUpper(u.format), err)
 		}
 		img = upright(img, u.orient)
 		var out []byte
@@ -240,12 +261,12 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 				if exif.Swaps(baseUp.orient) {
 					turned = " once turned upright as its EXIF orientation says"
 				}
-				return nil, nil, invalid(u.prm.Name, "the mask is %d×%d but %s is %d×%d%s: paint the mask over %s at its size",
+				return nil, invalid(u.prm.Name, "the mask is %d×%d but %s is %d×%d%s: paint the mask over %s at its size",
 					w, h, p.base.Name, baseW, baseH, turned, p.base.Name)
 			}
 			paint, painted := maskPaint(img)
 			if !painted {
-				return nil, nil, invalid(u.prm.Name, "nothing is painted: mark where to paint with transparent pixels (or white on an opaque black mask)")
+				return nil, invalid(u.prm.Name, "nothing is painted: mark where to paint with transparent pixels (or white on an opaque black mask)")
 			}
 			// A mask follows its image's downscaling exactly, so the two stay
 			// aligned pixel for pixel.
@@ -279,20 +300,25 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 			}
 		}
 		if err != nil {
-			return nil, nil, internal(fmt.Errorf("encoding %s: %w", u.prm.Name, err))
+			return nil, internal(fmt.Errorf("encoding %s: %w", u.prm.Name, err))
 		}
 		images = append(images, workerImage{Name: u.name, Image: base64.StdEncoding.EncodeToString(out)})
+		ct := "image/png"
+		if bytes.HasPrefix(out, []byte{0xff, 0xd8}) {
+			ct = "image/jpeg"
+		}
+		prep.images = append(prep.images, preparedImage{param: u.prm.Name, name: u.name, contentType: ct, data: out})
 	}
 	// Output files carry the job id, so they are easy to find on a worker.
 	if _, err := wf.UniquePrefixes(id); err != nil {
-		return nil, nil, internal(fmt.Errorf("naming outputs: %w", err))
+		return nil, internal(fmt.Errorf("naming outputs: %w", err))
 	}
-	input, err = json.Marshal(workerInput{Workflow: wf, Images: images})
+	input, err := json.Marshal(workerInput{Workflow: wf, Images: images})
 	if err != nil {
-		return nil, nil, internal(fmt.Errorf("encoding the input: %w", err))
+		return nil, internal(fmt.Errorf("encoding the input: %w", err))
 	}
 	if limit := int64(runpod.RunPayloadLimit - inputOverhead); int64(len(input)) > limit {
-		return nil, nil, tooLarge("", "the images come to %.1f MB once encoded, and RunPod accepts %d MB per job: send smaller images (or JPEG)",
+		return nil, tooLarge("", "the images come to %.1f MB once encoded, and RunPod accepts %d MB per job: send smaller images (or JPEG)",
 			float64(len(input))/(1<<20), runpod.RunPayloadLimit>>20)
 	}
 	vals := map[string]json.RawMessage{}
@@ -301,11 +327,11 @@ func (s *Service) prepare(id string, sub *submission, rnd *rand.Rand) (input []b
 			vals[name] = json.RawMessage(v)
 		}
 	}
-	params, err = json.Marshal(vals)
-	if err != nil {
-		return nil, nil, internal(fmt.Errorf("encoding params: %w", err))
+	prep.input = input
+	if prep.params, err = json.Marshal(vals); err != nil {
+		return nil, internal(fmt.Errorf("encoding params: %w", err))
 	}
-	return input, params, nil
+	return prep, nil
 }
 
 func baseLimit(prm *comfy.Param, maxSide int) int {

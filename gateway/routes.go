@@ -29,6 +29,8 @@ func (s *Service) apiRoutes() []route {
 		{"DELETE /v1/jobs/{id}", s.handleCancel, true},
 		{"GET /v1/jobs/{id}/events", s.handleEvents, true},
 		{"GET /v1/jobs/{id}/outputs/{n}", s.handleOutput, true},
+		{"GET /v1/jobs/{id}/outputs/{n}/thumbnail", s.handleThumbnail, true},
+		{"GET /v1/jobs/{id}/inputs/{name}", s.handleInput, true},
 		{"GET /v1/package", s.handlePackage, false},
 		{"POST /v1/runpod/webhook/{token}", s.handleWebhook, false},
 		{"GET /healthz", s.handleHealthz, false},

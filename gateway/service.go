@@ -41,6 +41,8 @@ type Service struct {
 	watch   *watcher
 	health  *healthCache
 	warm    *runpod.KeepWarm
+	// thumbs holds a token per thumbnail being made.
+	thumbs chan struct{}
 
 	// life ends when the service stops: background loops and event streams
 	// watch it. work ends only on a hard stop: submissions and output copies
@@ -75,15 +77,16 @@ func New(cfg *Config) (*Service, error) {
 		c.ReplicaID = "replica-" + randomID(5)
 	}
 	s := &Service{
-		cfg:   c,
-		log:   c.Logger,
-		clock: c.Clock,
-		st:    c.Store,
-		blobs: c.Outputs,
-		rp:    c.RunPod,
-		pkg:   p,
-		cache: newJobCache(),
-		hub:   newHub(),
+		cfg:    c,
+		log:    c.Logger,
+		clock:  c.Clock,
+		st:     c.Store,
+		blobs:  c.Outputs,
+		rp:     c.RunPod,
+		pkg:    p,
+		cache:  newJobCache(),
+		hub:    newHub(),
+		thumbs: make(chan struct{}, thumbWorkers),
 	}
 	s.life, s.endLife = context.WithCancel(context.Background())
 	s.work, s.cancelWork = context.WithCancel(context.Background())
