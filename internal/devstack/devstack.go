@@ -63,6 +63,12 @@ type Config struct {
 	// limits) before it starts; Addr, Endpoints, APIKey and Logger are set
 	// from the fields above.
 	Control func(*runpodtest.Config)
+	// ColdStart, when > 0, makes the stack behave like a RunPod endpoint
+	// scaled to zero: the workers start when the first job arrives, and each
+	// stays initializing (unserved, and so in /health) for ColdStart before
+	// it takes jobs, as a worker loading a model does. The control plane's
+	// ColdStart is set to it.
+	ColdStart time.Duration
 
 	// Worker is the template of the handler's configuration: manifest,
 	// workflows, limits, S3, warm-up. ComfyURL, ComfyDir and Logger are
@@ -87,8 +93,14 @@ type Stack struct {
 	comfyDir string
 	tempDir  string
 	handler  *worker.Handler
-	workers  []*serverless.Worker
 	logger   *slog.Logger
+
+	mu      sync.Mutex
+	workers []*serverless.Worker
+	// stopLazy and lazyDone stop the goroutine that starts the workers on
+	// the first job, with a cold start.
+	stopLazy context.CancelFunc
+	lazyDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,6 +124,9 @@ func Start(ctx context.Context, cfg *Config) (*Stack, error) {
 	if n < 0 || n > 64 {
 		return nil, fmt.Errorf("devstack: %d workers: want 1 to 64", n)
 	}
+	if cfg.ColdStart < 0 {
+		return nil, fmt.Errorf("devstack: ColdStart %s is negative", cfg.ColdStart)
+	}
 	s := &Stack{logger: logger}
 	ok := false
 	defer func() {
@@ -133,6 +148,9 @@ func Start(ctx context.Context, cfg *Config) (*Stack, error) {
 		cfg.Control(rc)
 	}
 	rc.Addr, rc.APIKey, rc.Logger = orDefault(cfg.Addr, AddrDefault), cfg.APIKey, logger.With("part", "runpod")
+	if cfg.ColdStart > 0 {
+		rc.ColdStart = cfg.ColdStart
+	}
 	if cfg.EndpointID != "" {
 		rc.Endpoints = []string{cfg.EndpointID}
 	}
@@ -157,36 +175,75 @@ func Start(ctx context.Context, cfg *Config) (*Stack, error) {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
 
-	// The workers.
-	for i := range n {
-		id := fmt.Sprintf("dev-worker-%d", i+1)
-		env, err := control.WorkerEnvFor(control.EndpointID(), id)
-		if err != nil {
-			return nil, fmt.Errorf("devstack: %w", err)
+	// The workers: now, or on the first job after a cold start.
+	if cfg.ColdStart > 0 {
+		// Checked now, so that a mistake fails Start and not the first job.
+		if _, err := s.workerConfig(cfg, wc.Logger, "dev-worker-1"); err != nil {
+			return nil, err
 		}
-		sc, err := serverless.ConfigFromEnv(func(k string) string { return env[k] })
-		if err != nil {
-			return nil, fmt.Errorf("devstack: worker environment: %w", err)
-		}
-		sc.Handler = h.Handle
-		sc.Logger = wc.Logger.With("worker", id)
-		if cfg.Concurrency > 0 {
-			sc.Concurrency = cfg.Concurrency
-		}
-		if cfg.Serverless != nil {
-			cfg.Serverless(sc)
-		}
-		w, err := serverless.New(sc)
-		if err != nil {
-			return nil, fmt.Errorf("devstack: %w", err)
-		}
-		if err := w.Start(context.WithoutCancel(ctx)); err != nil {
-			return nil, fmt.Errorf("devstack: starting worker %s: %w", id, err)
-		}
-		s.workers = append(s.workers, w)
+		lazy, stop := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopLazy, s.lazyDone = stop, make(chan struct{})
+		go func() {
+			defer close(s.lazyDone)
+			err := control.Await(lazy, func() bool {
+				return control.Requests(runpodtest.OpRun)+control.Requests(runpodtest.OpRunsync) > 0
+			})
+			if err != nil {
+				return // closed before any job came
+			}
+			logger.Info("devstack: the first job arrived; starting the workers (cold start)", "workers", n, "cold_start", cfg.ColdStart)
+			if err := s.startWorkers(lazy, cfg, n, wc.Logger); err != nil && lazy.Err() == nil {
+				logger.Error("devstack: starting the workers failed", "err", err)
+			}
+		}()
+	} else if err := s.startWorkers(ctx, cfg, n, wc.Logger); err != nil {
+		return nil, err
 	}
 	ok = true
 	return s, nil
+}
+
+// workerConfig is the runtime configuration of worker id.
+func (s *Stack) workerConfig(cfg *Config, logger *slog.Logger, id string) (*serverless.Config, error) {
+	env, err := s.control.WorkerEnvFor(s.control.EndpointID(), id)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	sc, err := serverless.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		return nil, fmt.Errorf("devstack: worker environment: %w", err)
+	}
+	sc.Handler = s.handler.Handle
+	sc.Logger = logger.With("worker", id)
+	if cfg.Concurrency > 0 {
+		sc.Concurrency = cfg.Concurrency
+	}
+	if cfg.Serverless != nil {
+		cfg.Serverless(sc)
+	}
+	return sc, nil
+}
+
+// startWorkers starts n workers.
+func (s *Stack) startWorkers(ctx context.Context, cfg *Config, n int, logger *slog.Logger) error {
+	for i := range n {
+		id := fmt.Sprintf("dev-worker-%d", i+1)
+		sc, err := s.workerConfig(cfg, logger, id)
+		if err != nil {
+			return err
+		}
+		w, err := serverless.New(sc)
+		if err != nil {
+			return fmt.Errorf("devstack: %w", err)
+		}
+		if err := w.Start(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("devstack: starting worker %s: %w", id, err)
+		}
+		s.mu.Lock()
+		s.workers = append(s.workers, w)
+		s.mu.Unlock()
+	}
+	return nil
 }
 
 func orDefault(v, def string) string {
@@ -265,8 +322,13 @@ func (s *Stack) Engine() *engine.Server { return s.engine }
 // Handler is the job handler the workers share.
 func (s *Stack) Handler() *worker.Handler { return s.handler }
 
-// Workers are the running workers.
-func (s *Stack) Workers() []*serverless.Worker { return s.workers }
+// Workers are the running workers (none before the first job when
+// Config.ColdStart is set).
+func (s *Stack) Workers() []*serverless.Worker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*serverless.Worker(nil), s.workers...)
+}
 
 // Close stops the workers (letting running jobs finish until ctx ends, or
 // ShutdownGraceDefault when ctx has no deadline, then cancelling them), the
@@ -283,10 +345,15 @@ func (s *Stack) close(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, ShutdownGraceDefault)
 		defer cancel()
 	}
+	if s.stopLazy != nil {
+		s.stopLazy()
+		<-s.lazyDone
+	}
 	var errs []error
 	var wg sync.WaitGroup
-	werrs := make([]error, len(s.workers))
-	for i, w := range s.workers {
+	workers := s.Workers()
+	werrs := make([]error, len(workers))
+	for i, w := range workers {
 		wg.Go(func() { werrs[i] = w.Stop(ctx) })
 	}
 	wg.Wait()

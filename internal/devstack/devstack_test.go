@@ -150,3 +150,76 @@ func ExampleStart() {
 	fmt.Println(status.State, out.Images[0].Filename, out.Images[0].Type)
 	// Output: COMPLETED blue_00001_.png base64
 }
+
+// With a cold start the stack is an endpoint scaled to zero: no worker until
+// the first job, then workers that initialize (as /health says) for the
+// cold start before they take it.
+func TestColdStart(t *testing.T) {
+	t.Parallel()
+	const cold = 700 * time.Millisecond
+	st, err := devstack.Start(context.Background(), &devstack.Config{Workers: 2, ColdStart: cold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	if n := len(st.Workers()); n != 0 {
+		t.Fatalf("%d workers before any job", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := runpod.New(st.EndpointID(), runpod.WithBaseURL(st.BaseURL()), runpod.WithAPIKey(st.APIKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	j, err := c.Run(ctx, &runpod.Request{Input: json.RawMessage(job)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The workers come up and initialize; the job waits for them.
+	if err := st.Control().Await(ctx, func() bool {
+		h, err := st.Control().Health(st.EndpointID())
+		return err == nil && h.Workers.Initializing == 2
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := c.Status(ctx, j.ID); err != nil || s.State != runpod.StateInQueue {
+		t.Fatalf("while the workers initialize the job is %v (%v), want IN_QUEUE", s, err)
+	} else {
+		s.Close()
+	}
+	status, err := j.Wait(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status.Close()
+	if took := time.Since(start); took < cold {
+		t.Fatalf("the first job took %s, less than the cold start", took)
+	}
+	if n := len(st.Workers()); n != 2 {
+		t.Fatalf("%d workers after the first job", n)
+	}
+	// Warm now: the next job runs at once.
+	if out := runJob(t, st); len(out.Images) != 1 {
+		t.Fatalf("output %+v", out)
+	}
+	h, err := st.Control().Health(st.EndpointID())
+	if err != nil || h.Workers.Initializing != 0 || h.Workers.Idle+h.Workers.Running != 2 {
+		t.Fatalf("health after the cold start: %+v %v", h.Workers, err)
+	}
+}
+
+// A stack with a cold start that never gets a job closes cleanly.
+func TestColdStartNoJob(t *testing.T) {
+	t.Parallel()
+	st, err := devstack.Start(context.Background(), &devstack.Config{ColdStart: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := devstack.Start(context.Background(), &devstack.Config{ColdStart: -time.Second}); err == nil {
+		t.Fatal("a negative cold start: no error")
+	}
+}

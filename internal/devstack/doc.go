@@ -17,6 +17,11 @@
 // context ends, then the control plane and the engine, and removes the
 // engine's temporary folder.
 //
+// Config.ColdStart makes the stack behave like an endpoint scaled to zero:
+// the workers start when the first job arrives and initialize for that long
+// before they take it, so clients see the queue wait and /health of a cold
+// start.
+//
 // Config.Worker is the handler's configuration (manifest, limits, S3,
 // warm-up); ComfyURL, ComfyDir and Logger are filled in by the stack.
 // Config.EngineClasses adds node classes to the engine (test doubles, or
