@@ -71,6 +71,13 @@ func (c *jobCache) put(j *store.Job, now time.Time) *cached {
 	return e
 }
 
+// drop forgets job id (deleted from the store).
+func (c *jobCache) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
+
 func (c *jobCache) size() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -67,6 +67,13 @@ const (
 	// MaxOutputBytesDefault caps one output file copied into the output
 	// store.
 	MaxOutputBytesDefault = 1 << 30
+	// RetentionDefault is how long a job is kept after it ends, with its
+	// inputs, outputs and thumbnails: a week, long enough to come back to a
+	// result, short enough that the output store does not grow for ever.
+	RetentionDefault = 7 * 24 * time.Hour
+	// PruneIntervalDefault is how often jobs past their retention are
+	// deleted (a quarter of Retention when that is shorter).
+	PruneIntervalDefault = time.Hour
 	// UnknownGraceDefault is how long after its deadline a job whose
 	// submission answer was lost waits for RunPod's webhook before it is
 	// failed as unknown.
@@ -152,6 +159,12 @@ type Config struct {
 	// UnknownGrace is how long after its deadline a job whose submission
 	// answer was lost waits for its webhook (UnknownGraceDefault).
 	UnknownGrace time.Duration
+	// Retention is how long a job is kept after it ends; then it is deleted
+	// with its files (RetentionDefault; negative: kept for ever).
+	Retention time.Duration
+	// PruneInterval is how often jobs past Retention are looked for
+	// (PruneIntervalDefault, or a quarter of Retention when shorter).
+	PruneInterval time.Duration
 
 	// MaxImageBytes caps one uploaded image (MaxImageBytesDefault).
 	MaxImageBytes int64
@@ -209,6 +222,10 @@ func (c *Config) WithDefaults() *Config {
 	setDur(&out.EventsInterval, EventsIntervalDefault)
 	setDur(&out.KeepAlive, KeepAliveDefault)
 	setDur(&out.UnknownGrace, UnknownGraceDefault)
+	setDur(&out.Retention, RetentionDefault)
+	if out.PruneInterval == 0 && out.Retention > 0 {
+		out.PruneInterval = min(PruneIntervalDefault, max(out.Retention/4, time.Millisecond))
+	}
 	setI64(&out.MaxImageBytes, MaxImageBytesDefault)
 	setI64(&out.MaxRequestBytes, MaxRequestBytesDefault)
 	setI64(&out.MaxPixels, MaxPixelsDefault)
@@ -264,6 +281,9 @@ func (c *Config) validate() error {
 	}
 	if c.PollMax < c.PollMin {
 		errs = append(errs, fmt.Errorf("PollMax %s is below PollMin %s", c.PollMax, c.PollMin))
+	}
+	if c.Retention > 0 && c.PruneInterval <= 0 {
+		errs = append(errs, errors.New("PruneInterval must be positive"))
 	}
 	if c.MaxSide < 0 || c.KeepWarm < 0 {
 		errs = append(errs, errors.New("MaxSide and KeepWarm must not be negative"))

@@ -17,6 +17,7 @@ type metrics struct {
 	reg *prometheus.Registry
 
 	accepted    prometheus.Counter
+	pruned      prometheus.Counter
 	finished    *prometheus.CounterVec
 	dispatch    prometheus.Histogram
 	duration    *prometheus.HistogramVec
@@ -37,6 +38,9 @@ func newMetrics(reg *prometheus.Registry, s *Service) (*metrics, error) {
 		reg: reg,
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "comfypod_jobs_accepted_total", Help: "Jobs accepted by POST /v1/jobs on this replica.",
+		}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "comfypod_jobs_pruned_total", Help: "Ended jobs this replica deleted, with their files, past the retention.",
 		}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "comfypod_jobs_finished_total", Help: "Jobs this replica saw end, by final status.",
@@ -72,7 +76,7 @@ func newMetrics(reg *prometheus.Registry, s *Service) (*metrics, error) {
 	m.watching = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "comfypod_jobs_in_flight", Help: "Jobs at RunPod this replica watches.",
 	}, func() float64 { return float64(s.watch.size()) })
-	cs := []prometheus.Collector{m.accepted, m.finished, m.dispatch, m.duration, m.runpodErrs, m.runpodCalls,
+	cs := []prometheus.Collector{m.accepted, m.pruned, m.finished, m.dispatch, m.duration, m.runpodErrs, m.runpodCalls,
 		m.watching, m.submitting, m.http, m.workers, &jobsCollector{s: s}}
 	if own {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -145,9 +145,12 @@ func (s *Service) Start(ctx context.Context) error {
 		s.loop(s.watch.pollLoop)
 	}
 	s.loop(s.leaseLoop)
+	if s.cfg.Retention > 0 {
+		s.loop(s.pruneLoop)
+	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "gateway started", slog.String("replica", s.cfg.ReplicaID),
 		slog.String("endpoint", s.rp.EndpointID()), slog.Int("concurrency", s.cfg.Concurrency),
-		slog.Bool("webhooks", s.Webhooks()), slog.Int("watching", s.watch.size()))
+		slog.Bool("webhooks", s.Webhooks()), slog.Int("watching", s.watch.size()), slog.Duration("retention", max(s.cfg.Retention, 0)))
 	return nil
 }
 
