@@ -99,6 +99,15 @@ type ServeOptions struct {
 	MaxSide int
 	// Workers is the number of workers of the local stack.
 	Workers int
+	// ColdStart makes the local stack a cold endpoint: its workers start on
+	// the first job and load for this long before taking it (0: warm).
+	ColdStart time.Duration
+	// ColdStartAfter is how long a job waits in RunPod's queue before the
+	// service checks for a cold start.
+	ColdStartAfter time.Duration
+	// Retention is how long ended jobs and their files are kept (0: for
+	// ever).
+	Retention time.Duration
 	// Grace is how long work in progress may take to finish on Ctrl-C.
 	Grace time.Duration
 }
@@ -170,6 +179,9 @@ jobs in flight to the next start (or to another replica).`,
 	fl.DurationVar(&opts.KeepWarm, "keep-warm", 0, "check the endpoint this often and submit a small warm-up job when no worker is up (0: off; warm-ups cost GPU time)")
 	fl.IntVar(&opts.MaxSide, "max-side", 0, "downscale images whose longer side is larger (0: the package's max_side)")
 	fl.IntVar(&opts.Workers, "workers", 2, "workers of the local stack (without RunPod)")
+	fl.DurationVar(&opts.ColdStart, "cold-start", 0, "make the local stack a cold endpoint: its workers start on the first job and load for this long before taking it (0: warm)")
+	fl.DurationVar(&opts.ColdStartAfter, "cold-start-after", gateway.ColdStartAfterDefault, "how long a job waits in RunPod's queue before the service checks /health for a cold start")
+	fl.DurationVar(&opts.Retention, "retention", gateway.RetentionDefault, "how long ended jobs are kept, with their images; then they are deleted (0: for ever)")
 	fl.DurationVar(&opts.Grace, "shutdown-grace", 15*time.Second, "how long work in progress may take to finish on Ctrl-C")
 	return cmd
 }
@@ -218,6 +230,12 @@ func (o *ServeOptions) resolve() error {
 		return usageErrorf("--workers %d: want 1 to 64", o.Workers)
 	case o.Grace < 0:
 		return usageErrorf("--shutdown-grace %s must not be negative", o.Grace)
+	case o.ColdStart < 0:
+		return usageErrorf("--cold-start %s must not be negative", o.ColdStart)
+	case o.ColdStartAfter <= 0:
+		return usageErrorf("--cold-start-after %s: want a positive duration", o.ColdStartAfter)
+	case o.Retention < 0 || (o.Retention > 0 && o.Retention < time.Minute):
+		return usageErrorf("--retention %s: want 0 (keep for ever) or at least 1m", o.Retention)
 	}
 	if _, err := parseDB(o.DB); err != nil {
 		return err
@@ -409,6 +427,8 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		return usageErrorf("%s is set but %s is not: set both to use RunPod, or neither for the local stack", envEndpointID, envAPIKey)
 	case endpoint == "" && apiKey != "":
 		return usageErrorf("%s is set but %s is not: set both to use RunPod, or neither for the local stack", envAPIKey, envEndpointID)
+	case !local && o.ColdStart > 0:
+		return usageErrorf("--cold-start is for the local stack; a RunPod endpoint has cold starts of its own")
 	}
 	workflow := o.Workflow
 	publicURL := o.PublicURL
@@ -419,11 +439,14 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		}
 		say("==> backend: LOCAL STACK — RunPod emulator, %d worker(s), built-in engine; workflow %q of %s. No GPU, no RunPod key: results are the model-free preview.",
 			o.Workers, workflow, pkgDesc)
+		if o.ColdStart > 0 {
+			say("cold start: the workers start on the first job and load for %s before taking it, as a RunPod endpoint scaled to zero does", o.ColdStart)
+		}
 		stackLog, err := o.StackLogger()
 		if err != nil {
 			return err
 		}
-		stack, err = startServeStack(ctx, pkgFS, workflow, o.Workers, stackLog)
+		stack, err = startServeStack(ctx, pkgFS, workflow, o.Workers, o.ColdStart, stackLog)
 		if err != nil {
 			return fmt.Errorf("starting the local stack: %w", err)
 		}
@@ -447,6 +470,10 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	retention := o.Retention
+	if retention == 0 {
+		retention = -1 // kept for ever
+	}
 	replica := o.ReplicaID
 	if replica == "" {
 		host, herr := o.Hostname()
@@ -459,7 +486,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		Store: st, Outputs: outputs, RunPod: client, Package: pkgFS, Workflow: workflow,
 		PublicURL: publicURL, UIHandler: web.Handler(), Open: keys == 0 && loopback, ReplicaID: replica,
 		Concurrency: o.Concurrency, Timeout: o.Timeout, KeepWarm: o.KeepWarm, MaxSide: o.MaxSide,
-		Logger: logger,
+		ColdStartAfter: o.ColdStartAfter, Retention: retention, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -486,6 +513,11 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	serviceURL := "http://" + addr
 	say("listening on %s (API: %s/openapi.json); replica %s", serviceURL, serviceURL, replica)
 	say("store: %s; outputs: %s", storeDesc, outDesc)
+	if o.Retention > 0 {
+		say("retention: jobs and their images are deleted %s after they end (--retention; 0 keeps them)", durationText(o.Retention))
+	} else {
+		say("retention: off, jobs and their images are kept for ever (--retention)")
+	}
 	if publicURL != "" {
 		say("webhooks: RunPod reports finished jobs to %s/v1/runpod/webhook/…; polling is the fallback", publicURL)
 	} else {
@@ -524,6 +556,18 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	return runErr
 }
 
+// durationText writes a duration for people: whole days as days.
+func durationText(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d > day && d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
+}
+
 // loopbackOf turns a listening address into one this machine can call:
 // 0.0.0.0 and :: become 127.0.0.1.
 func loopbackOf(addr string) string {
@@ -539,7 +583,7 @@ func loopbackOf(addr string) string {
 
 // startServeStack starts the local stack with the package loaded in the
 // workers.
-func startServeStack(ctx context.Context, pkgFS fs.FS, workflow string, workers int, logger *slog.Logger) (*devstack.Stack, error) {
+func startServeStack(ctx context.Context, pkgFS fs.FS, workflow string, workers int, coldStart time.Duration, logger *slog.Logger) (*devstack.Stack, error) {
 	data, err := fs.ReadFile(pkgFS, gateway.ManifestFile)
 	if err != nil {
 		return nil, err
@@ -556,7 +600,7 @@ func startServeStack(ctx context.Context, pkgFS fs.FS, workflow string, workers 
 		return nil, usageErrorf("--workflow %q: the package has %s", workflow, strings.Join(m.Workflows(), ", "))
 	}
 	return devstack.Start(ctx, &devstack.Config{
-		Workers: workers, Concurrency: 1,
+		Workers: workers, Concurrency: 1, ColdStart: coldStart,
 		Worker: worker.Config{Manifest: m, Workflows: wfs, Workflow: workflow},
 		Logger: logger,
 	})

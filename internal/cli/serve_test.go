@@ -37,11 +37,23 @@ func TestServeParsesFlags(t *testing.T) {
 		t.Fatalf("options: %+v", got)
 	}
 
+	cmd = NewCmdServe(f, run)
+	cmd.SetArgs([]string{"--cold-start", "20s", "--cold-start-after", "2s", "--retention", "48h"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.ColdStart != 20*time.Second || got.ColdStartAfter != 2*time.Second || got.Retention != 48*time.Hour {
+		t.Fatalf("cold start and retention: %+v", got)
+	}
+
 	// Defaults, and the environment's.
 	cmd = NewCmdServe(f, run)
 	cmd.SetArgs(nil)
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
+	}
+	if got.ColdStart != 0 || got.ColdStartAfter != gateway.ColdStartAfterDefault || got.Retention != gateway.RetentionDefault {
+		t.Fatalf("cold start and retention defaults: %+v", got)
 	}
 	if got.Addr != "127.0.0.1:8080" || got.DB != "sqlite:"+filepath.Join(dataDirDefault, "comfypod.db") ||
 		got.Storage != filepath.Join(dataDirDefault, "outputs") || got.Concurrency != gateway.ConcurrencyDefault ||
@@ -73,6 +85,10 @@ func TestServeParsesFlags(t *testing.T) {
 		{"serve", "--max-side", "10"},
 		{"serve", "--workers", "0"},
 		{"serve", "--shutdown-grace", "-1s"},
+		{"serve", "--cold-start", "-1s"},
+		{"serve", "--cold-start-after", "0s"},
+		{"serve", "--retention", "10s"},
+		{"serve", "--retention", "-1h"},
 		{"serve", "extra"},
 	} {
 		g, _, _, errOut := testFactory()
@@ -129,6 +145,13 @@ func serveBrushForm(t *testing.T) (string, []byte) {
 // serveOnce runs comfypod serve with args until a job has gone through it,
 // then stops it, and returns the status output.
 func serveOnce(t *testing.T, getenv func(string) string, key string, args ...string) string {
+	t.Helper()
+	status, _ := serveJob(t, getenv, key, args...)
+	return status
+}
+
+// serveJob is serveOnce that also returns the job's event stream.
+func serveJob(t *testing.T, getenv func(string) string, key string, args ...string) (string, string) {
 	t.Helper()
 	f, _, _, _ := testFactory()
 	status := &syncBuffer{}
@@ -196,7 +219,7 @@ func serveOnce(t *testing.T, getenv func(string) string, key string, args ...str
 	case <-time.After(time.Minute):
 		t.Fatalf("serve did not stop:\n%s", status)
 	}
-	return status.String()
+	return status.String(), string(events)
 }
 
 // comfypod serve with no RunPod variables: the local stack, said loudly
@@ -209,10 +232,27 @@ func TestServeLocalStack(t *testing.T) {
 	if !strings.Contains(first, "LOCAL STACK") || !strings.Contains(first, `workflow "preview"`) {
 		t.Fatalf("first line: %s", first)
 	}
-	for _, want := range []string{"OPEN: no API key", "webhooks: RunPod reports", filepath.Join(dir, "comfypod.db"), "stopped"} {
+	for _, want := range []string{"OPEN: no API key", "webhooks: RunPod reports", filepath.Join(dir, "comfypod.db"), "stopped",
+		"retention: jobs and their images are deleted 7 days after they end"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// With --cold-start the local stack is a cold endpoint: the first job waits
+// for the workers to load, and the service reports it as a cold start.
+func TestServeLocalStackColdStart(t *testing.T) {
+	t.Parallel()
+	status, events := serveJob(t, nil, "", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--workers", "1",
+		"--cold-start", "3s", "--cold-start-after", "200ms", "--retention", "0")
+	if !strings.Contains(status, "cold start: the workers start on the first job and load for 3s") ||
+		!strings.Contains(status, "retention: off") {
+		t.Fatalf("status:\n%s", status)
+	}
+	cold, done := strings.Index(events, `"status":"cold_start"`), strings.Index(events, `"status":"succeeded"`)
+	if cold < 0 || cold > done {
+		t.Fatalf("no cold start reported before the result:\n%s", events)
 	}
 }
 
@@ -269,6 +309,13 @@ func TestServeRunPodWithKeys(t *testing.T) {
 		!strings.Contains(errOut.String(), "RUNPOD_ENDPOINT_ID is not") {
 		t.Fatalf("half the variables: %d %s", code, errOut)
 	}
+	// A RunPod endpoint has cold starts of its own.
+	g, _, _, errOut = testFactory()
+	g.Getenv = getenv
+	if code := Run(context.Background(), g, []string{"serve", "--addr", "127.0.0.1:0", "--cold-start", "5s"}); code != ExitUsage ||
+		!strings.Contains(errOut.String(), "--cold-start is for the local stack") {
+		t.Fatalf("--cold-start on RunPod: %d %s", code, errOut)
+	}
 }
 
 // On an address others can reach, a service without keys refuses to start
@@ -289,6 +336,11 @@ func TestServeHelpers(t *testing.T) {
 		":8080": false, "10.0.0.1:80": false, "bad": false} {
 		if isLoopback(addr) != want {
 			t.Errorf("isLoopback(%q) != %v", addr, want)
+		}
+	}
+	for d, want := range map[time.Duration]string{24 * time.Hour: "1 day", 7 * 24 * time.Hour: "7 days", 36 * time.Hour: "36h0m0s", time.Minute: "1m0s"} {
+		if got := durationText(d); got != want {
+			t.Errorf("durationText(%s) = %s, want %s", d, got, want)
 		}
 	}
 	if got := loopbackOf("0.0.0.0:8080"); got != "127.0.0.1:8080" {
