@@ -19,6 +19,12 @@ const (
 	// TakeTimeoutDefault bounds one job-take long-poll (Python's
 	// jobs_fetcher_timeout).
 	TakeTimeoutDefault = 90 * time.Second
+	// TakeGraceDefault is how long a soft stop lets a job-take already
+	// under way wait for its answer. RunPod may have handed that take a job
+	// the moment the stop came: cancelling the take would leave the job
+	// IN_PROGRESS with no one running it until RunPod misses the worker's
+	// pings. A second covers an answer already on the wire.
+	TakeGraceDefault = time.Second
 	// StopPollTimeoutDefault bounds one job-stop long-poll.
 	StopPollTimeoutDefault = 90 * time.Second
 	// StopPollIntervalDefault is the pause after an empty or failed
@@ -168,6 +174,13 @@ type Config struct {
 	PingInterval time.Duration
 	// TakeTimeout bounds one job-take long-poll.
 	TakeTimeout time.Duration
+	// TakeGrace is how long a soft stop lets a job-take under way wait for
+	// its answer before cancelling it; a job that answer carries is run
+	// like the others in flight. A hard stop cancels a take still waiting
+	// at once and gives one whose answer is being read CancelGrace, after
+	// which its jobs are cancelled and reported FAILED. Both are measured
+	// in real time: they bound a network call, as TakeTimeout does.
+	TakeGrace time.Duration
 	// StopPollTimeout bounds one job-stop long-poll.
 	StopPollTimeout time.Duration
 	// StopPollInterval is the pause after an empty or failed job-stop poll.
@@ -239,6 +252,7 @@ func (c *Config) WithDefaults() *Config {
 	}
 	setDur(&out.PingInterval, PingIntervalDefault)
 	setDur(&out.TakeTimeout, TakeTimeoutDefault)
+	setDur(&out.TakeGrace, TakeGraceDefault)
 	setDur(&out.StopPollTimeout, StopPollTimeoutDefault)
 	setDur(&out.StopPollInterval, StopPollIntervalDefault)
 	setDur(&out.RateLimitDelay, RateLimitDelayDefault)
@@ -311,7 +325,7 @@ func (c *Config) validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"PingInterval", c.PingInterval}, {"TakeTimeout", c.TakeTimeout},
+		{"PingInterval", c.PingInterval}, {"TakeTimeout", c.TakeTimeout}, {"TakeGrace", c.TakeGrace},
 		{"StopPollTimeout", c.StopPollTimeout}, {"StopPollInterval", c.StopPollInterval},
 		{"RateLimitDelay", c.RateLimitDelay}, {"ErrorBackoff", c.ErrorBackoff},
 		{"ErrorBackoffMax", c.ErrorBackoffMax}, {"RecheckInterval", c.RecheckInterval},

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1073,4 +1075,154 @@ func TestContractTakeEdgeCases(t *testing.T) {
 	if !sink.has("job has missing field(s): id") {
 		t.Errorf("the job without id was not reported:\n%s", sink.text())
 	}
+}
+
+// takeHold sits in front of a runpodtest plane and holds the answer of a
+// job-take that carries a job: the plane has handed the job out (it is
+// IN_PROGRESS, held by the worker) but the worker has not read it yet. It
+// reproduces a take answered just as the worker is told to stop.
+type takeHold struct {
+	split     bool          // send the status line and half the body, hold the rest
+	committed chan struct{} // a job was handed out; its answer is held
+	release   chan struct{} // send the (rest of the) answer
+}
+
+func (h *takeHold) wrap(next http.Handler) http.Handler {
+	var once sync.Once
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.URL.Path, "/job-take/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// The plane answers in full, even to a worker that gives up.
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
+		body := rec.Body.Bytes()
+		held := false
+		if rec.Code == http.StatusOK {
+			once.Do(func() { held = true })
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		if !held {
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(body)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		if h.split {
+			_, _ = w.Write(body[:len(body)/2])
+			body = body[len(body)/2:]
+		}
+		_ = http.NewResponseController(w).Flush()
+		close(h.committed)
+		<-h.release
+		_, _ = w.Write(body)
+	})
+}
+
+// headersSeen is a transport that reports when the worker has the status
+// line and headers of a job-take answer that carries a job.
+type headersSeen struct {
+	next http.RoundTripper
+	once sync.Once
+	seen chan struct{}
+}
+
+func (h *headersSeen) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := h.next.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusOK && strings.Contains(r.URL.Path, "/job-take/") {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return resp, err
+}
+
+// A job RunPod hands out as the worker stops is run (soft stop) or
+// reported FAILED (hard stop), never left IN_PROGRESS until RunPod misses
+// the worker's pings.
+func TestContractStopDuringTake(t *testing.T) {
+	t.Parallel()
+	setup := func(t *testing.T, split bool, handler Handler) (*plane, *takeHold, *Worker, string, *headersSeen) {
+		t.Helper()
+		hold := &takeHold{split: split, committed: make(chan struct{}), release: make(chan struct{})}
+		p := newPlaneWrapped(t, hold.wrap)
+		cfg := p.workerConfig(t, "w-stop-take")
+		tr := newTransport()
+		t.Cleanup(tr.CloseIdleConnections)
+		seen := &headersSeen{next: tr, seen: make(chan struct{})}
+		cfg.HTTPClient = &http.Client{Transport: seen}
+		cfg.TakeGrace = waitTimeout
+		cfg.CancelGrace = waitTimeout
+		cfg.Handler = handler
+		w := startWorker(t, cfg)
+		if err := p.srv.AwaitWaiting(testCtx(t), runpodtest.OpTake, 1); err != nil {
+			t.Fatal(err)
+		}
+		id := p.enqueue(t, "handed out as the worker stops")
+		waitChan(t, hold.committed, "the plane to hand the job out")
+		if j, _ := p.srv.Job(id); j.Status != runpodtest.StatusInProgress {
+			t.Fatalf("job %s before the answer is read", j.Status)
+		}
+		return p, hold, w, id, seen
+	}
+
+	t.Run("soft stop runs the job", func(t *testing.T) {
+		t.Parallel()
+		p, hold, w, id, _ := setup(t, false, func(ctx context.Context, job *Job) (any, error) { return "ran", nil })
+		stopped := make(chan error, 1)
+		go func() { stopped <- w.Stop(testCtx(t)) }()
+		waitChan(t, w.softCh, "the soft stop to begin")
+		close(hold.release)
+		if err := waitChan(t, stopped, "Stop to return"); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		if j := p.wait(t, id); j.Status != runpodtest.StatusCompleted || string(j.Output) != `"ran"` {
+			t.Fatalf("job %s %s %q", j.Status, j.Output, j.Error)
+		}
+	})
+
+	t.Run("hard stop reports the job FAILED", func(t *testing.T) {
+		t.Parallel()
+		p, hold, w, id, seen := setup(t, true, func(ctx context.Context, job *Job) (any, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+		// A take cancelled before its answer arrives loses the job until
+		// RunPod misses the pings; one being read is read through.
+		waitChan(t, seen.seen, "the worker to read the answer's headers")
+		stopped := make(chan error, 1)
+		go func() { stopped <- w.StopAndCancel(testCtx(t)) }()
+		waitChan(t, w.hardCh, "the hard stop to begin")
+		close(hold.release)
+		if err := waitChan(t, stopped, "StopAndCancel to return"); err != nil {
+			t.Fatalf("StopAndCancel: %v", err)
+		}
+		if j := p.wait(t, id); j.Status != runpodtest.StatusFailed || j.Error != shutdownMessage {
+			t.Fatalf("job %s %q", j.Status, j.Error)
+		}
+	})
+
+	t.Run("a take with no answer ends after TakeGrace", func(t *testing.T) {
+		t.Parallel()
+		p := newPlane(t, nil)
+		cfg := p.workerConfig(t, "w-stop-idle")
+		cfg.TakeGrace = 10 * time.Millisecond
+		cfg.Handler = func(ctx context.Context, job *Job) (any, error) { return nil, nil }
+		w := startWorker(t, cfg)
+		if err := p.srv.AwaitWaiting(testCtx(t), runpodtest.OpTake, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Stop(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.srv.Await(testCtx(t), func() bool { return p.srv.Waiting(runpodtest.OpTake) == 0 }); err != nil {
+			t.Fatalf("the take is still held open after Stop: %v", err)
+		}
+		id := p.enqueue(t, 1)
+		if j, _ := p.srv.Job(id); j.Status != runpodtest.StatusInQueue {
+			t.Errorf("job queued after Stop is %s", j.Status)
+		}
+	})
 }

@@ -135,6 +135,13 @@ type plane struct {
 // recorder on loopback. It is closed when the test ends.
 func newPlane(t testing.TB, edit func(*runpodtest.Config)) *plane {
 	t.Helper()
+	return newPlaneWrapped(t, func(h http.Handler) http.Handler { return h }, edit)
+}
+
+// newPlaneWrapped is newPlane with wrap between the recorder and the server,
+// to change answers on their way out.
+func newPlaneWrapped(t testing.TB, wrap func(http.Handler) http.Handler, edit ...func(*runpodtest.Config)) *plane {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	cfg := &runpodtest.Config{
 		URL:     "http://" + ts.Listener.Addr().String(),
@@ -142,15 +149,17 @@ func newPlane(t testing.TB, edit func(*runpodtest.Config)) *plane {
 		Rand:    rand.NewPCG(7, 8),
 		GPUName: "NVIDIA H100 PCIe",
 	}
-	if edit != nil {
-		edit(cfg)
+	for _, e := range edit {
+		if e != nil {
+			e(cfg)
+		}
 	}
 	srv, err := runpodtest.New(cfg)
 	if err != nil {
 		t.Fatalf("runpodtest.New: %v", err)
 	}
 	rec := newRecorder(srv.Clock())
-	ts.Config.Handler = rec.wrap(srv)
+	ts.Config.Handler = rec.wrap(wrap(srv))
 	ts.Start()
 	t.Cleanup(func() {
 		srv.Close()

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxTakeBody caps a job-take answer. RunPod accepts inputs up to 20 MB
@@ -91,14 +92,26 @@ func (w *Worker) takeJobs(ctx context.Context, need int, inProgress bool) ([]*Jo
 	}
 	u = appendQuery(u, "job_in_progress", flag)
 
-	reqCtx, cancel := context.WithTimeout(ctx, w.cfg.TakeTimeout)
+	// The request outlives ctx, which ends when taking stops: watchTake
+	// decides when a stop may cut it short.
+	reqCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.TakeTimeout)
 	defer cancel()
+	answered, finished, watched := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		w.watchTake(cancel, answered, finished)
+	}()
+	defer func() {
+		close(finished)
+		<-watched
+	}()
 	req, err := w.newRequest(reqCtx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := w.cfg.HTTPClient.Do(req)
+	close(answered)
 	if err != nil {
 		if reqCtx.Err() != nil && ctx.Err() == nil {
 			// The long-poll ran its course; not an error.
@@ -130,10 +143,61 @@ func (w *Worker) takeJobs(ctx context.Context, need int, inProgress bool) ([]*Jo
 		var te *takeError
 		if errors.As(e, &te) && te.id != "" {
 			out := w.exec.meta.failure("the job cannot run: "+te.msg, nil, false)
-			w.postFinal(ctx, te.id, out, false)
+			w.postFinal(w.postCtx, te.id, out, false)
 		}
 	}
 	return jobs, nil
+}
+
+// watchTake cancels a job-take under way when the worker stops, but not a
+// take RunPod is answering: one that got its answer (the status line and
+// headers) is read through, so the jobs RunPod handed out are run, or on a
+// hard stop cancelled and reported FAILED, instead of being left
+// IN_PROGRESS. Before the answer, a soft stop cancels the take after
+// TakeGrace and a hard stop at once; while the answer is read, a hard stop
+// cuts it short after CancelGrace. It returns when finished is closed.
+func (w *Worker) watchTake(cancel context.CancelFunc, answered, finished <-chan struct{}) {
+	soft := w.softCh
+	var grace <-chan time.Time
+waiting:
+	for {
+		select {
+		case <-finished:
+			return
+		case <-answered:
+			break waiting
+		case <-w.hardCh:
+			cancel()
+			return
+		case <-soft:
+			soft = nil
+			t := time.NewTimer(w.cfg.TakeGrace)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			select {
+			case <-answered: // both came at once: the answer wins
+				break waiting
+			default:
+			}
+			w.log.Debug("Stopping: the job-take under way got no answer within TakeGrace; cancelling it")
+			cancel()
+			return
+		}
+	}
+	select {
+	case <-finished:
+		return
+	case <-w.hardCh:
+	}
+	t := time.NewTimer(w.cfg.CancelGrace)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		w.log.Warn("Hard stop: the job-take answer is still being read after CancelGrace; cutting it short")
+		cancel()
+	}
 }
 
 // post sends body to url, retrying per policy the failures that may pass.

@@ -159,7 +159,10 @@ func (w *Worker) finishWithoutRunning() {
 }
 
 // Stop stops taking jobs and waits for the running ones to finish and their
-// results to be posted; the heartbeat keeps them alive meanwhile. If ctx ends
+// results to be posted; the heartbeat keeps them alive meanwhile. A job-take
+// under way is given Config.TakeGrace to be answered, and a job it brings is
+// run like the others, so a job RunPod hands out as the worker stops is not
+// left IN_PROGRESS with no one running it. If ctx ends
 // first, it hard-stops as StopAndCancel does and returns an error wrapping
 // ctx.Err(). Stop returns only when the worker's goroutines are gone (except
 // handlers that ignore cancellation, which are abandoned after CancelGrace);
@@ -229,7 +232,7 @@ func (w *Worker) stopUnstarted() bool {
 
 // requestSoft stops taking jobs. The take loop's context is cancelled here,
 // not later by the supervisor, so a slot freed right after cannot start one
-// more take.
+// more take; a take already under way is left to watchTake.
 func (w *Worker) requestSoft() {
 	w.softOnce.Do(func() {
 		w.mu.Lock()
