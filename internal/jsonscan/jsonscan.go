@@ -252,6 +252,12 @@ func (s *Scanner) Value() (json.RawMessage, error) {
 // Object walks the object at the scanner, calling f with the scanner
 // positioned at each member's value; f must read the value.
 func (s *Scanner) Object(f func(key string) error) error {
+	return s.object(true, f)
+}
+
+// object walks an object; without keys it checks them but does not build
+// them, and f gets "".
+func (s *Scanner) object(keys bool, f func(key string) error) error {
 	if err := s.Consume('{'); err != nil {
 		return err
 	}
@@ -260,7 +266,13 @@ func (s *Scanner) Object(f func(key string) error) error {
 		return nil
 	}
 	for {
-		key, err := s.Text()
+		var key string
+		var err error
+		if keys {
+			key, err = s.Text()
+		} else {
+			_, _, err = s.str()
+		}
 		if err != nil {
 			return err
 		}
@@ -318,51 +330,9 @@ func (s *Scanner) skip(depth int) error {
 		_, _, err := s.str()
 		return err
 	case c == '{':
-		s.pos++
-		if s.Peek() == '}' {
-			s.pos++
-			return nil
-		}
-		for {
-			if _, _, err := s.str(); err != nil {
-				return err
-			}
-			if err := s.Consume(':'); err != nil {
-				return err
-			}
-			if err := s.skip(depth + 1); err != nil {
-				return err
-			}
-			switch s.Peek() {
-			case ',':
-				s.pos++
-			case '}':
-				s.pos++
-				return nil
-			default:
-				return s.Errorf("want ',' or '}' in object")
-			}
-		}
+		return s.object(false, func(string) error { return s.skip(depth + 1) })
 	case c == '[':
-		s.pos++
-		if s.Peek() == ']' {
-			s.pos++
-			return nil
-		}
-		for {
-			if err := s.skip(depth + 1); err != nil {
-				return err
-			}
-			switch s.Peek() {
-			case ',':
-				s.pos++
-			case ']':
-				s.pos++
-				return nil
-			default:
-				return s.Errorf("want ',' or ']' in array")
-			}
-		}
+		return s.Array(func(int) error { return s.skip(depth + 1) })
 	case c == 't':
 		return s.literal("true")
 	case c == 'f':
