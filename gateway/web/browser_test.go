@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,8 +68,9 @@ func (l *serveLog) String() string {
 
 // startServe runs `comfypod serve --addr 127.0.0.1:0` in this process with an
 // empty environment (so the local stack, open on loopback) and a fresh data
-// folder, and returns its URL. The command stops when the test ends.
-func startServe(t *testing.T, dataDir string) (string, *serveLog) {
+// folder, and returns its URL. The command stops when the test ends. extra
+// are more flags.
+func startServe(t *testing.T, dataDir string, extra ...string) (string, *serveLog) {
 	t.Helper()
 	logs := &serveLog{ready: make(chan struct{})}
 	f := &cli.Factory{
@@ -80,6 +82,7 @@ func startServe(t *testing.T, dataDir string) (string, *serveLog) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--workers", "1", "--log-level", "info", "--log-format", "text"}
+	args = append(args, extra...)
 	go func() { done <- cli.Run(ctx, f, args) }()
 	t.Cleanup(func() {
 		cancel()
@@ -341,6 +344,21 @@ func TestImageBrushEndToEnd(t *testing.T) {
 		}
 		p.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 		saveScreenshot(t, p, "image-brush-desktop.png", true)
+
+		// After a reload the tab shows its job again, and the comparison
+		// with the target the service kept with it.
+		p.navigate(base + "/")
+		p.waitFor(`document.getElementById("status").dataset.state === "succeeded" && !document.getElementById("result-card").hidden &&
+			!document.getElementById("compare-frame").classList.contains("single") &&
+			document.getElementById("before-img").complete && document.getElementById("before-img").naturalWidth === 256`)
+		if src := eval[string](p, `document.getElementById("before-img").src`); !strings.HasPrefix(src, "blob:") {
+			t.Errorf("the kept target is shown from %q", src)
+		}
+		// The history's thumbnail is the service's small copy.
+		p.waitFor(`document.querySelector('#history button[data-id="` + id + `"] img.thumb') !== null`)
+		if !eval[bool](p, `performance.getEntriesByType("resource").some((e) => e.name.endsWith("/v1/jobs/`+id+`/outputs/0/thumbnail"))`) {
+			t.Error("the history thumbnail was not fetched from the thumbnail route")
+		}
 	})
 
 	t.Run("phone with the keyboard only", func(t *testing.T) {
@@ -384,6 +402,15 @@ func TestImageBrushEndToEnd(t *testing.T) {
 		p.tabTo("compare-range", 8)
 		p.tabTo("download", 2)
 		saveScreenshot(t, p, "image-brush-phone.png", false)
+
+		// The first job, opened from the history, compares its result with
+		// the target the service kept: the desktop's 256×192.
+		first := eval[string](p, `[...document.querySelectorAll("#history button[data-id]")].map((b) => b.dataset.id).find((x) => x !== "`+id+`")`)
+		p.do(chromedp.Click(chromedp.CSS(`#history button[data-id="` + first + `"]`)))
+		p.waitFor(`document.querySelector('#history button[data-id="` + first + `"]').getAttribute("aria-current") === "true" &&
+			!document.getElementById("result-card").hidden && document.getElementById("result-img").naturalWidth === 256 &&
+			!document.getElementById("compare-frame").classList.contains("single") &&
+			document.getElementById("before-img").complete && document.getElementById("before-img").naturalWidth === 256`)
 	})
 
 	// Both jobs are in the history, newest first.
@@ -434,5 +461,53 @@ func TestImageBrushWithAPIKey(t *testing.T) {
 	p.waitFor(`document.querySelector('#history button[data-id="` + id + `"] img.thumb') !== null`)
 	if strings.Contains(logs.String(), key) || strings.Contains(logs.String(), key[4:]) {
 		t.Error("the service's log shows the API key")
+	}
+}
+
+// TestImageBrushColdStart runs the page against a service whose local stack
+// is a cold endpoint (its worker starts on the first job and loads for a few
+// seconds), with the cold-start check after 300 ms: the page shows that the
+// model is loading before it shows the result.
+func TestImageBrushColdStart(t *testing.T) {
+	testenv.Chromium(t)
+	base, logs := startServe(t, t.TempDir(), "--cold-start", "5s", "--cold-start-after", "300ms")
+	target, reference := testImages(t, t.TempDir(), 96, 64)
+	p := newBrowserPage(t, desktop)
+	p.navigate(base + "/")
+	p.waitFor(`document.documentElement.dataset.ready === "true"`)
+	loadImages(p, target, reference)
+	paintAcross(p)
+	mask := paintedMask(p)
+	// Every state the status box shows, in order, and the text shown with
+	// the cold start.
+	p.do(chromedp.Evaluate[chromedp.Void](`(() => {
+		window.seenStates = [];
+		const box = document.getElementById("status");
+		new MutationObserver(() => {
+			const s = box.dataset.state;
+			if (window.seenStates[window.seenStates.length - 1] !== s) window.seenStates.push(s);
+			if (s === "cold_start") {
+				window.coldText = document.getElementById("status-text").textContent;
+				window.coldBadge = document.getElementById("status-badge").textContent;
+			}
+		}).observe(box, { attributes: true, attributeFilter: ["data-state"] });
+	})()`))
+	p.do(chromedp.Click(chromedp.ID("submit")))
+	p.waitFor(`document.getElementById("status").dataset.state === "cold_start"`)
+	p.waitFor(`document.getElementById("status").dataset.state === "succeeded" && !document.getElementById("result-card").hidden`)
+	states := eval[[]string](p, `window.seenStates`)
+	cold, done := slices.Index(states, "cold_start"), slices.Index(states, "succeeded")
+	if cold < 0 || done < cold {
+		t.Fatalf("states shown %v: want cold_start before succeeded", states)
+	}
+	if got := eval[string](p, `window.coldText`); got != "The model is loading (cold start), this can take a minute." {
+		t.Errorf("cold start text %q", got)
+	}
+	if got := eval[string](p, `window.coldBadge`); got != "Loading model" {
+		t.Errorf("cold start badge %q", got)
+	}
+	checkOutput(t, base, "", currentJob(p), target, mask)
+	if !strings.Contains(logs.String(), "no worker is up, the model is loading") {
+		t.Errorf("the service's log does not mention the cold start:\n%s", logs)
 	}
 }

@@ -14,7 +14,11 @@
 //   - GET /v1/jobs/{id}/events, a text/event-stream read with fetch (so the
 //     Bearer key can be sent), falling back to polling GET /v1/jobs/{id};
 //   - GET /v1/jobs/{id}/outputs/{n} for the result, DELETE /v1/jobs/{id} to
-//     cancel, GET /v1/jobs for the history.
+//     cancel, GET /v1/jobs for the history, with each output's
+//     /thumbnail (the output itself from a service without one);
+//   - GET /v1/jobs/{id}/inputs/target, the target the service kept with a
+//     job, to compare the result with when the job was not sent from this
+//     page (opened from the history, or after a reload).
 //
 // When the user enters an API key it goes in an Authorization: Bearer header
 // of every request; it is kept in localStorage only if they tick "Remember".

@@ -53,6 +53,8 @@ const state = {
   jobTargets: new Map(),
   /** Object URLs of history thumbnails, by job id. */
   thumbs: new Map(),
+  /** The object URL of the target the service kept for the job on screen. */
+  beforeURL: "",
   historyCursor: "",
   historyLoading: null,
   submitting: false,
@@ -684,6 +686,27 @@ function hideResult() {
     if (!keep) URL.revokeObjectURL(state.resultURL);
     state.resultURL = "";
   }
+  if (state.beforeURL) {
+    URL.revokeObjectURL(state.beforeURL);
+    state.beforeURL = "";
+  }
+}
+
+/**
+ * The target to compare a job's result with: the one picked on this page,
+ * or else the one the service kept with the job (its inputs), as the
+ * workers got it. Empty when neither is at hand.
+ */
+async function beforeOf(job) {
+  const local = state.jobTargets.get(job.id);
+  if (local) return { url: local.url, kept: false };
+  const input = Array.isArray(job.inputs) ? job.inputs.find((i) => i && i.name === "target" && i.url) : null;
+  if (!input) return { url: "", kept: false };
+  try {
+    return { url: URL.createObjectURL(await client.blob(input.url)), kept: true };
+  } catch {
+    return { url: "", kept: false };
+  }
 }
 
 async function finish(job) {
@@ -694,14 +717,19 @@ async function finish(job) {
     return;
   }
   let blob;
+  let before;
   try {
-    blob = await client.blob(out.url);
+    [blob, before] = await Promise.all([client.blob(out.url), beforeOf(job)]);
   } catch (err) {
     showStatusError(`Could not load the result: ${err.message}`);
     return;
   }
-  if (state.view?.id !== job.id) return;
+  if (state.view?.id !== job.id) {
+    if (before.kept) URL.revokeObjectURL(before.url);
+    return;
+  }
   hideResult();
+  if (before.kept) state.beforeURL = before.url;
   const url = URL.createObjectURL(blob);
   state.resultURL = url;
   const img = $("result-img");
@@ -717,14 +745,13 @@ async function finish(job) {
   const frame = $("compare-frame");
   frame.style.setProperty("--ar", String(w / h));
   $("compare-caption").style.setProperty("--ar", String(w / h));
-  const target = state.jobTargets.get(job.id);
-  const before = $("before-img");
-  if (target) {
-    before.src = target.url;
+  const beforeImg = $("before-img");
+  if (before.url) {
+    beforeImg.src = before.url;
     frame.classList.remove("single");
     $("compare-caption").hidden = false;
   } else {
-    before.removeAttribute("src");
+    beforeImg.removeAttribute("src");
     frame.classList.add("single");
     $("compare-caption").hidden = true;
   }
@@ -735,7 +762,7 @@ async function finish(job) {
   const seed = seedOf(job);
   const meta = [`${w} × ${h}${type ? ` ${type}` : ""}`];
   if (seed) meta.push(`seed ${seed}`);
-  if (!target) meta.push("the target of this job is not on this page, so there is no comparison");
+  if (!before.url) meta.push("the service did not keep this job's target, so there is no comparison");
   $("result-meta").textContent = meta.join(" · ");
   const reuse = $("reuse-seed");
   reuse.hidden = !seed;
@@ -850,10 +877,17 @@ async function loadThumbs(jobs) {
       if (!button) continue;
       let url = state.thumbs.get(job.id);
       if (!url) {
+        // The small copy the service makes; the output itself from a
+        // service without one.
+        const out = job.outputs[0].url;
         try {
-          url = URL.createObjectURL(await client.blob(job.outputs[0].url));
+          url = URL.createObjectURL(await client.blob(`${out.replace(/\/+$/, "")}/thumbnail`));
         } catch {
-          continue;
+          try {
+            url = URL.createObjectURL(await client.blob(out));
+          } catch {
+            continue;
+          }
         }
         state.thumbs.set(job.id, url);
       }
