@@ -115,32 +115,16 @@ func decodeTakeStd(body []byte) ([]*Job, []error) {
 	default:
 		return nil, []error{fmt.Errorf("job-take answer is not a JSON job object or array (starts with %q)", truncate.Bytes(string(body), 40))}
 	}
-	var (
-		jobs []*Job
-		errs []error
-	)
-	for i, raw := range raws {
+	return decodeEntries(raws, func(raw json.RawMessage) (*Job, error) {
 		var fields map[string]json.RawMessage
-		err := json.Unmarshal(raw, &fields)
-		if err == nil && fields == nil {
-			err = &takeError{msg: "job is null"}
-		} else if err != nil {
-			err = &takeError{msg: fmt.Sprintf("job is not a JSON object: %v", err)}
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, &takeError{msg: fmt.Sprintf("job is not a JSON object: %v", err)}
 		}
-		var j *Job
-		if err == nil {
-			j, err = jobFromFields(fields)
+		if fields == nil {
+			return nil, &takeError{msg: "job is null"}
 		}
-		if err != nil {
-			if len(raws) > 1 {
-				err = fmt.Errorf("batch entry %d: %w", i, err)
-			}
-			errs = append(errs, err)
-			continue
-		}
-		jobs = append(jobs, j)
-	}
-	return jobs, errs
+		return jobFromFields(fields)
+	})
 }
 
 // FuzzConfigFromEnv reads arbitrary environments: no panic, and a config that

@@ -124,15 +124,25 @@ func (e *takeError) Error() string {
 // Inputs carry megabytes of base64, which encoding/json would validate and
 // then copy at a fraction of the scanner's speed.
 func decodeTake(body []byte) ([]*Job, []error) {
+	raws, err := splitTake(body)
+	if err != nil {
+		return nil, []error{err}
+	}
+	return decodeEntries(raws, decodeJob)
+}
+
+// splitTake returns the job objects of a job-take answer, unparsed: the
+// body itself, or the entries of a batch take's array.
+func splitTake(body []byte) ([]json.RawMessage, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, nil
 	}
-	var raws []json.RawMessage
 	switch body[0] {
 	case '{':
-		raws = []json.RawMessage{body}
+		return []json.RawMessage{body}, nil
 	case '[':
+		var raws []json.RawMessage
 		sc := jsonscan.New(body)
 		err := sc.Array(func(int) error {
 			raw, err := sc.Value()
@@ -143,17 +153,22 @@ func decodeTake(body []byte) ([]*Job, []error) {
 			err = sc.End()
 		}
 		if err != nil {
-			return nil, []error{fmt.Errorf("job-take answer is not a JSON array of jobs: %v", err)}
+			return nil, fmt.Errorf("job-take answer is not a JSON array of jobs: %v", err)
 		}
-	default:
-		return nil, []error{fmt.Errorf("job-take answer is not a JSON job object or array (starts with %q)", truncate.Bytes(string(body), 40))}
+		return raws, nil
 	}
+	return nil, fmt.Errorf("job-take answer is not a JSON job object or array (starts with %q)", truncate.Bytes(string(body), 40))
+}
+
+// decodeEntries decodes each job object with decode, numbering the errors
+// of a batch by entry.
+func decodeEntries(raws []json.RawMessage, decode func(json.RawMessage) (*Job, error)) ([]*Job, []error) {
 	var (
 		jobs []*Job
 		errs []error
 	)
 	for i, raw := range raws {
-		j, err := decodeJob(raw)
+		j, err := decode(raw)
 		if err != nil {
 			if len(raws) > 1 {
 				err = fmt.Errorf("batch entry %d: %w", i, err)
