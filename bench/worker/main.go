@@ -31,7 +31,6 @@ import (
 	"image/png"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -41,14 +40,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/comfypod/comfypod/bench/internal/plane"
 	"github.com/comfypod/comfypod/comfy"
 	"github.com/comfypod/comfypod/comfy/engine"
 	"github.com/comfypod/comfypod/runpod"
-	"github.com/comfypod/comfypod/runpod/runpodtest"
 	"github.com/comfypod/comfypod/serverless"
 	"github.com/comfypod/comfypod/worker"
 )
@@ -190,19 +188,19 @@ func perJob(ctx context.Context, comfyURL, comfyDir string, img []byte, n int) e
 	}
 
 	// The whole trip: control plane, an in-process worker, the client.
-	pl, err := newPlane()
+	pl, err := plane.New()
 	if err != nil {
 		return err
 	}
-	defer pl.close()
-	cp := pl.srv
+	defer pl.Close()
+	cp := pl.Server()
 	sc, err := serverless.ConfigFromEnv(func(k string) string { return cp.WorkerEnv("bench")[k] })
 	if err != nil {
 		return err
 	}
 	sc.Handler = func(ctx context.Context, job *serverless.Job) (any, error) {
-		pl.mark(&pl.began)
-		defer pl.mark(&pl.ended)
+		pl.HandlerBegan()
+		defer pl.HandlerEnded()
 		return h.Handle(ctx, job)
 	}
 	w, err := serverless.New(sc)
@@ -310,9 +308,7 @@ func perJob(ctx context.Context, comfyURL, comfyDir string, img []byte, n int) e
 		}
 		defer pprof.StopCPUProfile()
 	}
-	pl.mu.Lock()
-	pl.worked, pl.before, pl.inner, pl.after = nil, nil, nil, nil // the warm-up's
-	pl.mu.Unlock()
+	pl.Reset() // the warm-up's
 	// Each round runs every path once, in an order that rotates from round
 	// to round so that no path always follows the same one; the overhead
 	// is also taken round by round (worker − direct of the same round),
@@ -325,18 +321,15 @@ func perJob(ctx context.Context, comfyURL, comfyDir string, img []byte, n int) e
 			func() error { return timed(&sHandler, func() error { return handler(i, false) }) },
 			func() error { return timed(&sEncoded, func() error { return handler(n+i, true) }) },
 			func() error {
-				pl.mu.Lock()
-				k := len(pl.worked)
-				pl.mu.Unlock()
+				k := len(pl.Jobs())
 				if err := timed(&sTrip, trip); err != nil {
 					return err
 				}
-				pl.mu.Lock()
-				defer pl.mu.Unlock()
-				if len(pl.worked) != k+1 {
-					return fmt.Errorf("the control plane saw %d results for one job", len(pl.worked)-k)
+				jobs := pl.Jobs()
+				if len(jobs) != k+1 {
+					return fmt.Errorf("the control plane saw %d results for one job", len(jobs)-k)
 				}
-				worked1 = pl.worked[k]
+				worked1 = jobs[k].Worked
 				return nil
 			},
 		}
@@ -348,9 +341,13 @@ func perJob(ctx context.Context, comfyURL, comfyDir string, img []byte, n int) e
 		direct1 = sDirect[len(sDirect)-1]
 		paired = append(paired, worked1-direct1)
 	}
-	pl.mu.Lock()
-	worked, before, inner, after := stats(slices.Clone(pl.worked)), stats(slices.Clone(pl.before)), stats(slices.Clone(pl.inner)), stats(slices.Clone(pl.after))
-	pl.mu.Unlock()
+	var worked, before, inner, after stats
+	for _, t := range pl.Jobs() {
+		worked = append(worked, t.Worked)
+		if t.Split {
+			before, inner, after = append(before, t.Before), append(inner, t.Handler), append(after, t.After)
+		}
+	}
 	fmt.Printf("(a) per job, %d runs each%*s %9s %9s %9s %9s\n", n, 44-len(fmt.Sprintf("(a) per job, %d runs each", n)), "", "min", "median", "p90", "max")
 	fmt.Println(sDirect.row("ComfyUI API directly (upload+prompt+ws+view)"))
 	fmt.Println(sHandler.row("worker handler"))
@@ -381,118 +378,6 @@ func timed(s *stats, f func() error) error {
 	return nil
 }
 
-// plane is a control plane that reports each worker's first job-take.
-type plane struct {
-	srv *runpodtest.Server
-	ts  *httptest.Server
-
-	mu     sync.Mutex
-	firsts map[string]chan time.Time
-	handed time.Time       // when the last job-take that carried a job was answered
-	worked []time.Duration // job handed out → its job-done (final) post arriving
-	// began and ended are when the in-process worker's handler began and
-	// returned; before and after split worked around the handler.
-	began, ended         time.Time
-	before, inner, after []time.Duration
-}
-
-func newPlane() (*plane, error) {
-	p := &plane{firsts: map[string]chan time.Time{}}
-	p.ts = httptest.NewUnstartedServer(nil)
-	srv, err := runpodtest.New(&runpodtest.Config{URL: "http://" + p.ts.Listener.Addr().String()})
-	if err != nil {
-		return nil, err
-	}
-	p.srv = srv
-	p.ts.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if i := strings.Index(r.URL.Path, "/job-take/"); i >= 0 {
-			now := time.Now()
-			p.mu.Lock()
-			if ch := p.firsts[r.URL.Path[i+len("/job-take/"):]]; ch != nil {
-				select {
-				case ch <- now:
-				default:
-				}
-			}
-			p.mu.Unlock()
-			rec := &statusRecorder{ResponseWriter: w}
-			srv.ServeHTTP(rec, r)
-			if rec.status == http.StatusOK {
-				p.mu.Lock()
-				p.handed = time.Now()
-				p.mu.Unlock()
-			}
-			return
-		}
-		if strings.Contains(r.URL.Path, "/job-done/") && r.ContentLength > 64<<10 {
-			// The result is posted when all of it has arrived.
-			body := make([]byte, r.ContentLength)
-			_, err := io.ReadFull(r.Body, body)
-			now := time.Now()
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			p.mu.Lock()
-			if !p.handed.IsZero() && err == nil {
-				p.worked = append(p.worked, now.Sub(p.handed))
-				if p.began.After(p.handed) && p.ended.After(p.began) {
-					p.before = append(p.before, p.began.Sub(p.handed))
-					p.inner = append(p.inner, p.ended.Sub(p.began))
-					p.after = append(p.after, now.Sub(p.ended))
-				}
-				p.handed = time.Time{}
-			}
-			p.mu.Unlock()
-		}
-		srv.ServeHTTP(w, r)
-	})
-	p.ts.Start()
-	return p, nil
-}
-
-// statusRecorder remembers the status an answer was given.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// mark sets *t to now under the plane's lock.
-func (p *plane) mark(t *time.Time) {
-	now := time.Now()
-	p.mu.Lock()
-	*t = now
-	p.mu.Unlock()
-}
-
-func (p *plane) expect(id string) chan time.Time {
-	ch := make(chan time.Time, 1)
-	p.mu.Lock()
-	p.firsts[id] = ch
-	p.mu.Unlock()
-	return ch
-}
-
-func (p *plane) close() {
-	p.srv.Close()
-	p.ts.Close()
-}
-
 // memStatus reads VmRSS and VmHWM of a process, in bytes.
 func memStatus(pid int) (rss, hwm int64, err error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -521,16 +406,16 @@ func memStatus(pid int) (rss, hwm int64, err error) {
 
 // process is (b) and (c).
 func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) error {
-	p, err := newPlane()
+	p, err := plane.New()
 	if err != nil {
 		return err
 	}
-	defer p.close()
+	defer p.Close()
 	start := func(id string, extra ...string) (*exec.Cmd, time.Duration, error) {
-		first := p.expect(id)
+		first := p.Expect(id)
 		cmd := exec.Command(bin, append([]string{"worker", "--comfy-url", comfyURL}, extra...)...)
 		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "RUNPOD_LOG_LEVEL=ERROR"}, workerEnv...)
-		for k, v := range p.srv.WorkerEnv(id) {
+		for k, v := range p.Server().WorkerEnv(id) {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -590,7 +475,8 @@ func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) 
 	if err != nil {
 		return err
 	}
-	rc, err := runpod.New(p.srv.EndpointID(), runpod.WithBaseURL(p.srv.BaseURL()), runpod.WithAPIKey(p.srv.APIKey()))
+	srv := p.Server()
+	rc, err := runpod.New(srv.EndpointID(), runpod.WithBaseURL(srv.BaseURL()), runpod.WithAPIKey(srv.APIKey()))
 	if err != nil {
 		return err
 	}
@@ -599,9 +485,7 @@ func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) 
 		"images":   []any{map[string]any{"name": "input.png", "image": base64.StdEncoding.EncodeToString(img)}},
 	})
 	jobs := 3
-	p.mu.Lock()
-	p.worked = nil
-	p.mu.Unlock()
+	p.Reset()
 	for range jobs {
 		st, err := rc.RunSync(ctx, &runpod.Request{Input: json.RawMessage(input)}, nil)
 		if err != nil {
@@ -613,9 +497,11 @@ func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) 
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	fmt.Println(stats(p.worked).row("worker process: job taken → result posted"))
-	p.mu.Unlock()
+	var worked stats
+	for _, t := range p.Jobs() {
+		worked = append(worked, t.Worked)
+	}
+	fmt.Println(worked.row("worker process: job taken → result posted"))
 	fmt.Printf("\n(c) worker process memory (%d jobs of the input above)\n", jobs)
 	fmt.Printf("%-44s %9.1f MB\n", "RSS idle after the first job-take", float64(idle)/1e6)
 	fmt.Printf("%-44s %9.1f MB\n", "RSS after the jobs", float64(after)/1e6)

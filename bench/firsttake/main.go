@@ -10,7 +10,7 @@
 // as the worker for the process rows, and prints a table of min, median, p90
 // and max over -n runs.
 //
-//	go run ./serverless/internal/bench/firsttake -n 30
+//	go run ./bench/firsttake -n 30
 package main
 
 import (
@@ -18,18 +18,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/comfypod/comfypod/runpod/runpodtest"
+	"github.com/comfypod/comfypod/bench/internal/plane"
 	"github.com/comfypod/comfypod/serverless"
 )
 
@@ -66,75 +63,24 @@ func runChild() int {
 	return 0
 }
 
-// plane is a runpodtest server that reports each worker's first take.
-type plane struct {
-	srv *runpodtest.Server
-	ts  *httptest.Server
-
-	mu     sync.Mutex
-	firsts map[string]chan time.Time
-}
-
-func newPlane() (*plane, error) {
-	p := &plane{firsts: map[string]chan time.Time{}}
-	p.ts = httptest.NewUnstartedServer(nil)
-	srv, err := runpodtest.New(&runpodtest.Config{URL: "http://" + p.ts.Listener.Addr().String()})
-	if err != nil {
-		return nil, err
-	}
-	p.srv = srv
-	p.ts.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if i := strings.Index(r.URL.Path, "/job-take/"); i >= 0 {
-			id := r.URL.Path[i+len("/job-take/"):]
-			now := time.Now()
-			p.mu.Lock()
-			if ch := p.firsts[id]; ch != nil {
-				select {
-				case ch <- now:
-				default:
-				}
-			}
-			p.mu.Unlock()
-		}
-		srv.ServeHTTP(w, r)
-	})
-	p.ts.Start()
-	return p, nil
-}
-
-func (p *plane) close() {
-	p.srv.Close()
-	p.ts.Close()
-}
-
-// expect registers a worker id and returns the channel its first take
-// arrives on.
-func (p *plane) expect(id string) chan time.Time {
-	ch := make(chan time.Time, 1)
-	p.mu.Lock()
-	p.firsts[id] = ch
-	p.mu.Unlock()
-	return ch
-}
-
 func run(n int) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	p, err := newPlane()
+	p, err := plane.New()
 	if err != nil {
 		return err
 	}
-	defer p.close()
+	defer p.Close()
 
 	var procs, inproc []time.Duration
 	for i := range n {
 		id := fmt.Sprintf("proc-%d", i)
-		first := p.expect(id)
+		first := p.Expect(id)
 		cmd := exec.Command(exe, "-child")
 		cmd.Env = os.Environ()
-		for k, v := range p.srv.WorkerEnv(id) {
+		for k, v := range p.Server().WorkerEnv(id) {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 		cmd.Stderr = os.Stderr
@@ -157,8 +103,8 @@ func run(n int) error {
 	}
 	for i := range n {
 		id := fmt.Sprintf("inproc-%d", i)
-		first := p.expect(id)
-		env := p.srv.WorkerEnv(id)
+		first := p.Expect(id)
+		env := p.Server().WorkerEnv(id)
 		cfg, err := serverless.ConfigFromEnv(func(k string) string { return env[k] })
 		if err != nil {
 			return err
