@@ -263,18 +263,11 @@ func TestContractBatchTake(t *testing.T) {
 	p := newPlane(t, nil)
 	cfg := p.workerConfig(t, "w-batch")
 	cfg.Concurrency = 3
-	var running atomic.Int32
-	all := make(chan struct{})
-	var once sync.Once
+	all := newMeeting(3)
 	cfg.Handler = func(ctx context.Context, job *Job) (any, error) {
-		if running.Add(1) == 3 {
-			once.Do(func() { close(all) })
-		}
 		// Every job waits until all three run at once.
-		select {
-		case <-all:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if err := all.wait(ctx); err != nil {
+			return nil, err
 		}
 		return job.ID, nil
 	}
@@ -581,19 +574,9 @@ func TestContractConcurrencyModifier(t *testing.T) {
 		}
 		return 2
 	}
-	var running atomic.Int32
-	both := make(chan struct{})
-	var once sync.Once
+	both := newMeeting(2)
 	cfg.Handler = func(ctx context.Context, job *Job) (any, error) {
-		if running.Add(1) == 2 {
-			once.Do(func() { close(both) })
-		}
-		select {
-		case <-both:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return nil, nil
+		return nil, both.wait(ctx)
 	}
 	startWorker(t, cfg)
 	a, b := p.enqueue(t, 1), p.enqueue(t, 2)
@@ -605,8 +588,8 @@ func TestContractConcurrencyModifier(t *testing.T) {
 	}
 	mu.Unlock()
 	// Two jobs ran at once, so the modifier's 2 took effect.
-	if running.Load() != 2 {
-		t.Errorf("%d jobs ran", running.Load())
+	if n := both.arrived.Load(); n != 2 {
+		t.Errorf("%d jobs ran", n)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,19 +108,29 @@ func (rec *recorder) all(op string) []recorded {
 // await blocks until cond holds, re-checking after every request.
 func (rec *recorder) await(t testing.TB, what string, cond func() bool) {
 	t.Helper()
+	awaitCond(t, func() <-chan struct{} {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.changed
+	}, cond, func() string { return what })
+}
+
+// awaitCond blocks until cond holds, checking it again each time the
+// channel changed returns is closed; after waitTimeout it fails the test,
+// saying what it waited for.
+func awaitCond(t testing.TB, changed func() <-chan struct{}, cond func() bool, what func() string) {
+	t.Helper()
 	deadline := time.NewTimer(waitTimeout)
 	defer deadline.Stop()
 	for {
-		rec.mu.Lock()
-		ch := rec.changed
-		rec.mu.Unlock()
+		ch := changed()
 		if cond() {
 			return
 		}
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s", what())
 		}
 	}
 }
@@ -284,21 +295,11 @@ func (s *logSink) text() string {
 // await blocks until a line containing substr is logged.
 func (s *logSink) await(t testing.TB, substr string) {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
+	awaitCond(t, func() <-chan struct{} {
 		s.mu.Lock()
-		ch := s.changed
-		s.mu.Unlock()
-		if s.has(substr) {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for log line %q; log:\n%s", substr, s.text())
-		}
-	}
+		defer s.mu.Unlock()
+		return s.changed
+	}, func() bool { return s.has(substr) }, func() string { return fmt.Sprintf("log line %q; log:\n%s", substr, s.text()) })
 }
 
 // newLogSink returns a logger writing text lines to a sink.
@@ -375,6 +376,31 @@ func must[T any](v T, err error) T {
 		panic(fmt.Sprintf("unexpected error: %v", err))
 	}
 	return v
+}
+
+// meeting lets handlers wait until n of them run at once, which shows that
+// jobs ran side by side; a handler whose partners never come ends with its
+// context.
+type meeting struct {
+	n       int32
+	arrived atomic.Int32
+	all     chan struct{}
+	once    sync.Once
+}
+
+func newMeeting(n int32) *meeting { return &meeting{n: n, all: make(chan struct{})} }
+
+// wait blocks until n handlers have called it, or ctx ends.
+func (m *meeting) wait(ctx context.Context) error {
+	if m.arrived.Add(1) == m.n {
+		m.once.Do(func() { close(m.all) })
+	}
+	select {
+	case <-m.all:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // contextT keeps handler literals in tables short.

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 )
 
@@ -221,19 +220,12 @@ func TestLocalAPIStream(t *testing.T) {
 func TestLocalAPIConcurrency(t *testing.T) {
 	t.Parallel()
 	const n = 4
-	var running atomic.Int32
-	all := make(chan struct{})
-	var once sync.Once
+	all := newMeeting(n)
 	ts := newTestAPI(t, &Config{Concurrency: n, Handler: func(ctx context.Context, job *Job) (any, error) {
-		if running.Add(1) == n {
-			once.Do(func() { close(all) })
+		if err := all.wait(ctx); err != nil {
+			return nil, err
 		}
-		select {
-		case <-all:
-			return "ok", nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return "ok", nil
 	}})
 	var wg sync.WaitGroup
 	results := make(chan string, n)

@@ -201,17 +201,20 @@ func notFound(w http.ResponseWriter, id string) {
 }
 
 func (a *LocalAPI) handleStatus(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	if res, ok := a.runStored(w, r, r.PathValue("id")); ok {
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// runStored runs the stored job id, answering the request itself (and
+// reporting false) when there is no such job or no slot frees up.
+func (a *LocalAPI) runStored(w http.ResponseWriter, r *http.Request, id string) (*LocalResult, bool) {
 	job := a.takeStored(id)
 	if job == nil {
 		notFound(w, id)
-		return
+		return nil, false
 	}
-	res, ok := a.runJob(w, r, job)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	return a.runJob(w, r, job)
 }
 
 // streamAnswer is /stream's answer.
@@ -232,12 +235,7 @@ func (a *LocalAPI) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": StatusFailed, "error": "Stream not supported, handler must be a StreamHandler."})
 		return
 	}
-	job := a.takeStored(id)
-	if job == nil {
-		notFound(w, id)
-		return
-	}
-	res, ok := a.runJob(w, r, job)
+	res, ok := a.runStored(w, r, id)
 	if !ok {
 		return
 	}
