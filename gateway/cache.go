@@ -71,6 +71,20 @@ func (c *jobCache) put(j *store.Job, now time.Time) *cached {
 	return e
 }
 
+// outdated forgets job id if the cached copy is older than version, and
+// reports whether it was (or none was cached): news of a change made
+// elsewhere.
+func (c *jobCache) outdated(id string, version int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if ok && e.job.Version >= version {
+		return false
+	}
+	delete(c.m, id)
+	return true
+}
+
 // drop forgets job id (deleted from the store).
 func (c *jobCache) drop(id string) {
 	c.mu.Lock()

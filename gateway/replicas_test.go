@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/comfypod/comfypod/internal/testenv"
 	"github.com/comfypod/comfypod/runpod/runpodtest"
@@ -151,5 +152,59 @@ func TestReplicaDies(t *testing.T) {
 	checkOncePerJob(t, rp, ids)
 	if !strings.Contains(b.logs.String(), "took over jobs") {
 		t.Fatalf("replica b did not take over:\n%s", b.logs)
+	}
+}
+
+// TestReplicasFollowEachOther: with Postgres, a change made by one replica
+// reaches the event streams of another at once (LISTEN/NOTIFY), not at its
+// next poll: here the other replica's streams never poll.
+func TestReplicasFollowEachOther(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.PostgresDSN(t)
+	schema := freshSchema(t, dsn)
+	rp, err := runpodtest.NewServer(&runpodtest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rp.Close)
+	release := make(chan struct{})
+	w, err := rp.StartWorker(context.Background(), func(ctx context.Context, job *runpodtest.WorkerJob) (any, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return brushWorker(ctx, job)
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	a := newHarness(t, hopts{open: true, postgres: true, dsn: schema, rp: rp, replica: "a"})
+	id := a.submit("", brushForm(t, 48, 32, image.Rect(4, 4, 12, 12)))
+	awaitCond(t, "the job running on a worker", func() bool { return a.get("", id).Status == StatusRunning })
+
+	b := newHarness(t, hopts{open: true, postgres: true, dsn: schema, rp: rp, replica: "b",
+		config: func(c *Config) { c.EventsInterval = time.Hour }})
+	ended := make(chan []sseEvent, 1)
+	go func() { ended <- b.events("", id, "") }()
+	awaitCond(t, "b's event stream", func() bool {
+		b.svc.hub.mu.Lock()
+		defer b.svc.hub.mu.Unlock()
+		return len(b.svc.hub.subs[id]) == 1
+	})
+	close(release)
+	var evs []sseEvent
+	select {
+	case evs = <-ended:
+	case <-time.After(waitTimeout):
+		t.Fatal("b's stream did not hear the job end")
+	}
+	last := decodeJob(t, evs[len(evs)-2].data)
+	if last.Status != StatusSucceeded || evs[len(evs)-1].event != "end" {
+		t.Fatalf("b's stream: %+v", evs)
+	}
+	if strings.Contains(b.logs.String(), "job submitted") || strings.Contains(b.logs.String(), "job ended") {
+		t.Fatal("replica b did the work itself")
 	}
 }

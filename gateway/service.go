@@ -145,6 +145,9 @@ func (s *Service) Start(ctx context.Context) error {
 		s.loop(s.watch.pollLoop)
 	}
 	s.loop(s.leaseLoop)
+	if l, ok := s.st.(store.Listener); ok {
+		s.loop(func() { s.listenLoop(l) })
+	}
 	if s.cfg.Retention > 0 {
 		s.loop(s.pruneLoop)
 	}
@@ -255,6 +258,33 @@ func (s *Service) finished(j *store.Job) {
 func (s *Service) changed(j *store.Job) {
 	s.cache.put(j, s.clock.Now())
 	s.hub.notify(j.ID)
+}
+
+// listenLoop follows the store's announcements of job changes, made by any
+// replica: event streams and the cache learn of them at once, instead of at
+// their next poll (which stays, for when the announcements stop).
+func (s *Service) listenLoop(l store.Listener) {
+	backoff := time.Second
+	for s.life.Err() == nil {
+		started := s.clock.Now()
+		err := l.ListenJobs(s.life, func(id string, version int64) {
+			if s.cache.outdated(id, version) {
+				s.hub.notify(id)
+			}
+		})
+		if s.life.Err() != nil {
+			return
+		}
+		if s.clock.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		s.log.LogAttrs(s.life, slog.LevelWarn, "following other replicas' changes failed; polling until it is back",
+			slog.String("err", scrub(fmt.Sprint(err))), slog.Duration("retry_in", backoff))
+		if s.sleep(s.life, jitter(backoff)) != nil {
+			return
+		}
+		backoff = min(backoff*2, time.Minute)
+	}
 }
 
 // recoverPanic turns a panic in fn into an error with its stack, so a bug in

@@ -255,6 +255,19 @@ type Requeue struct {
 	Error string
 }
 
+// Listener is a Store that tells when jobs change in any process sharing its
+// database (PostgreSQL's LISTEN/NOTIFY). The gateway uses it, when its store
+// has it, to bring other replicas' changes to its event streams and cache at
+// once instead of at their next poll.
+type Listener interface {
+	// ListenJobs calls changed with the id and new version of every job
+	// created or changed, by any process, until ctx ends (then it returns
+	// nil) or the connection fails (then it returns the error: call it
+	// again; changes made in between are not reported). changed runs on
+	// ListenJobs's goroutine and should return quickly.
+	ListenJobs(ctx context.Context, changed func(id string, version int64)) error
+}
+
 // Store keeps the gateway's jobs and keys. Implementations are safe for
 // concurrent use by any number of goroutines and processes sharing the
 // database.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,12 +37,17 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is a store.Store on PostgreSQL.
+// Store is a store.Store on PostgreSQL. It is also a store.Listener.
 type Store struct {
 	*sqlstore.DB
+	// conn configures the connection ListenJobs opens.
+	conn *pgx.ConnConfig
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Listener = (*Store)(nil)
+)
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string) and brings its schema up to date.
@@ -90,7 +97,49 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{DB: sdb}, nil
+	return &Store{DB: sdb, conn: cfg.ConnConfig.Copy()}, nil
+}
+
+// ListenJobs implements store.Listener on a connection of its own (not one
+// of the pool's), with LISTEN on the channel the jobs table's trigger
+// notifies.
+func (s *Store) ListenJobs(ctx context.Context, changed func(id string, version int64)) error {
+	conn, err := pgx.ConnectConfig(ctx, s.conn.Copy())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("postgres: listening: connecting to %s: %w", s.conn.Host, scrub(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var channel string
+	if err := conn.QueryRow(ctx, `SELECT 'comfypod_jobs_' || md5(current_schema())`).Scan(&channel); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("postgres: listening: %w", scrub(err))
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("postgres: listening: %w", scrub(err))
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("postgres: listening: %w", scrub(err))
+		}
+		id, v, ok := strings.Cut(n.Payload, ":")
+		version, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil {
+			continue
+		}
+		changed(id, version)
+	}
 }
 
 // DropSchema drops a schema and everything in it, for tests that made one
