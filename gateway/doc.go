@@ -6,10 +6,17 @@
 //
 // # The trip of one job
 //
-//	POST /v1/jobs ──▶ checked, images normalised, params applied ──▶ store (durable) ──▶ 202
+//	POST /v1/jobs ──▶ checked, images turned upright and normalised, params applied
+//	    ──▶ images kept in the output store ──▶ store (durable) ──▶ 202
 //	dispatcher ──claim (≤ Concurrency over all replicas)──▶ submitting ──/run──▶ RunPod
 //	watcher ──status polls (bounded pool, paced) and webhooks──▶ cold start, progress, end
 //	end ──outputs copied to the output store──▶ GET /v1/jobs/{id}/outputs/{n}
+//	Retention after the end ──▶ the job and its files deleted
+//
+// A client that lost the answer to its POST retries it with the same
+// Idempotency-Key and gets the job the first one created. The images a job
+// was submitted with, as its workers got them, stay beside its outputs
+// (GET /v1/jobs/{id}/inputs/{name}), so a client can show before and after.
 //
 // The gateway applies the manifest's params to the package workflow itself
 // and sends worker-comfyui's input, {"workflow": …, "images": [{name,

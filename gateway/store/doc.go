@@ -37,6 +37,12 @@
 // JobByIdempotencyKey finds the first, whose RequestHash tells a retry from a
 // different request reusing the key.
 //
+// # Following other processes
+//
+// The postgres store is also a Listener: a trigger announces every new
+// version of a job with NOTIFY, and ListenJobs hears them, so replicas learn
+// of each other's changes at once.
+//
 // # Retention
 //
 // EndedBefore lists the jobs that ended before a time, and DeleteJobs deletes
