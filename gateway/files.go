@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -138,15 +139,21 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, f store.Outp
 		return
 	}
 	defer obj.Close()
+	serveContent(w, r, obj, obj.ModTime, f.ContentType, filename, etag)
+}
+
+// serveContent answers with a file's content, with range requests; an empty
+// contentType is sniffed from the content.
+func serveContent(w http.ResponseWriter, r *http.Request, content io.ReadSeeker, mod time.Time, contentType, filename, etag string) {
 	h := w.Header()
-	if f.ContentType != "" {
-		h.Set("Content-Type", f.ContentType)
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
 	}
 	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": filename}))
 	h.Set("Cache-Control", "private, max-age=86400, immutable")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("ETag", strconv.Quote(url.PathEscape(etag)))
-	http.ServeContent(w, r, "", obj.ModTime, obj)
+	http.ServeContent(w, r, "", mod, content)
 }
 
 // handleThumbnail serves a small copy of an image output (its longer side
@@ -158,11 +165,10 @@ func (s *Service) handleThumbnail(w http.ResponseWriter, r *http.Request) {
 	}
 	id, out := e.job.ID, e.job.Outputs[n]
 	key := thumbKey(id, n)
-	thumb := store.Output{Key: key}
-	etag := id + "-" + strconv.Itoa(n) + "-thumb"
+	name, etag := "thumbnail-"+strconv.Itoa(n), id+"-"+strconv.Itoa(n)+"-thumb"
 	if obj, err := s.blobs.Open(r.Context(), key); err == nil {
-		_ = obj.Close()
-		s.serveFile(w, r, thumb, "thumbnail-"+strconv.Itoa(n), etag)
+		defer obj.Close()
+		serveContent(w, r, obj, obj.ModTime, "", name, etag)
 		return
 	}
 	select {
@@ -180,13 +186,7 @@ func (s *Service) handleThumbnail(w http.ResponseWriter, r *http.Request) {
 		// Served anyway; made again next time.
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "keeping a thumbnail failed", slog.String("job", id), slog.String("err", scrub(err.Error())))
 	}
-	h := w.Header()
-	h.Set("Content-Type", ct)
-	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": "thumbnail-" + strconv.Itoa(n)}))
-	h.Set("Cache-Control", "private, max-age=86400, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("ETag", strconv.Quote(url.PathEscape(etag)))
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	serveContent(w, r, bytes.NewReader(data), time.Time{}, ct, name, etag)
 }
 
 // makeThumbnail reads an output and makes its thumbnail: JPEG when it is
