@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/comfypod/comfypod/gateway/blob/disk"
 	"github.com/comfypod/comfypod/gateway/store"
+	"github.com/comfypod/comfypod/internal/testenv"
 	"github.com/comfypod/comfypod/runpod"
 )
 
@@ -87,6 +89,20 @@ func FuzzSubmitMultipart(f *testing.F) {
 	f.Add([]byte("--fuzzboundary\r\nContent-Disposition: form-data; name=\"seed\"\r\n\r\n12\r\n--fuzzboundary--\r\n"))
 	f.Add([]byte("--fuzzboundary\r\nContent-Disposition: form-data; name=\"target\"; filename=\"x\"\r\n\r\nGIF89a\r\n--fuzzboundary--\r\n"))
 	f.Add([]byte("--fuzzboundary--"))
+	// A phone photo stored sideways (EXIF orientation 6) and its upright mask.
+	photo, err := os.ReadFile(filepath.Join(testenv.Conformance(f), "cases", "load_jpeg_webp", "inputs", "photo_exif6_120x90.jpg"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	b.Reset()
+	mw = multipart.NewWriter(&b)
+	_ = mw.SetBoundary("fuzzboundary")
+	for name, data := range map[string][]byte{"target": photo, "reference": photo, "mask": pngBytes(f, maskImage(90, 120, image.Rect(2, 2, 6, 6)))} {
+		fw, _ = mw.CreateFormFile(name, name)
+		_, _ = fw.Write(data)
+	}
+	_ = mw.Close()
+	f.Add(b.Bytes())
 	s := fuzzService(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkRefusal(t, submitOnce(s, "multipart/form-data; boundary=fuzzboundary", body))
