@@ -4,7 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/comfypod/comfypod/runpod/runpodtest"
@@ -128,4 +133,63 @@ func BenchmarkDecodeTake(b *testing.B) {
 			b.Fatal(errs)
 		}
 	}
+}
+
+// appendedOutput is an output that writes its own JSON, as worker.Output
+// does.
+type appendedOutput struct{ data string }
+
+func (o *appendedOutput) AppendJSON(b []byte) ([]byte, error) {
+	b = slices.Grow(b, len(o.data)+128)
+	b = append(b, `{"images":[{"filename":"x.png","type":"base64","data":"`...)
+	b = append(b, o.data...)
+	return append(b, `"}]}`...), nil
+}
+
+// BenchmarkLargeJob is the runtime's own cost for a job the size of the
+// ComfyUI worker's benchmark (2.3 MB of base64 in, as much out): take,
+// decode, a handler that returns at once, encode, post, against a plane
+// that answers from memory, so the plane's own JSON handling is left out.
+func BenchmarkLargeJob(b *testing.B) {
+	img := strings.Repeat("QUJD", 2300000/4)
+	take := []byte(`{"id":"job-1","input":{"workflow":{},"images":[{"name":"input.png","image":"` + img + `"}]},"delayTime":3}`)
+	var takes atomic.Int64
+	posted := make(chan struct{}, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.Contains(r.URL.Path, "/job-take/"):
+			if takes.Add(1) > int64(b.N) {
+				<-r.Context().Done()
+				return
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(take)))
+			_, _ = w.Write(take)
+		case strings.Contains(r.URL.Path, "/job-done/"):
+			_, _ = io.Copy(io.Discard, r.Body)
+			posted <- struct{}{}
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer ts.Close()
+	env := map[string]string{
+		"RUNPOD_WEBHOOK_GET_JOB":     ts.URL + "/v2/ep/job-take/$ID?",
+		"RUNPOD_WEBHOOK_POST_OUTPUT": ts.URL + "/v2/ep/job-done/$RUNPOD_POD_ID/$ID?",
+		"RUNPOD_POD_ID":              "bench",
+	}
+	cfg := must(ConfigFromEnv(func(k string) string { return env[k] }))
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	out := &appendedOutput{data: img}
+	cfg.Handler = func(context.Context, *Job) (any, error) { return Result{Output: out}, nil }
+	w := must(New(cfg))
+	b.SetBytes(int64(len(take)))
+	b.ReportAllocs()
+	if err := w.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		<-posted
+	}
+	b.StopTimer()
+	_ = w.StopAndCancel(context.Background())
 }
