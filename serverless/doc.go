@@ -25,7 +25,10 @@
 //
 // When the context ends (SIGTERM), the worker stops taking jobs and lets the
 // running ones finish for Config.ShutdownGrace while the heartbeat keeps them
-// alive; then it cancels the rest, with context.Cause giving
+// alive. A job-take already under way gets Config.TakeGrace to be answered,
+// and a job it brings is run with the others: RunPod may hand a job out just
+// as the worker stops, and a take cancelled then would leave that job
+// IN_PROGRESS until RunPod missed the worker's pings. Then it cancels the rest, with context.Cause giving
 // ErrWorkerShutdown, and reports them FAILED ("worker shut down before the
 // job finished") so no client waits for a timeout. The Worker type gives the
 // same with an explicit lifecycle: New, Start, Stop (soft, escalating to hard
@@ -71,6 +74,11 @@
 // Result posts that fail are retried per Config.ResultRetry (a bounded
 // policy); a 404 means RunPod no longer knows the job (its TTL passed) and
 // the result is let go.
+//
+// A job's input is a slice of the job-take answer, found with a structural
+// scan rather than decoded, and outputs are encoded straight into the
+// job-done body; an output that implements JSONAppender writes itself there
+// (the ComfyUI worker's does), so megabytes of base64 are copied once.
 //
 // Progress updates go to job-done as {"status": "IN_PROGRESS", "output": v},
 // one at a time, and never after the final result: the result waits for an
