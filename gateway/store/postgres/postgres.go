@@ -111,7 +111,11 @@ func (s *Store) ListenJobs(ctx context.Context, changed func(id string, version 
 		}
 		return fmt.Errorf("postgres: listening: connecting to %s: %w", s.conn.Host, scrub(err))
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
 	var channel string
 	if err := conn.QueryRow(ctx, `SELECT 'comfypod_jobs_' || md5(current_schema())`).Scan(&channel); err != nil {
 		if ctx.Err() != nil {
