@@ -297,16 +297,29 @@ func encodeBase64(r io.Reader, size, limit int64) (string, int64, error) {
 	if size >= 0 && size <= limit {
 		sb.Grow(base64.StdEncoding.EncodedLen(int(size)))
 	}
-	enc := base64.NewEncoder(base64.StdEncoding, &sb)
-	n, err := io.Copy(enc, io.LimitReader(r, max(limit, 0)+1))
-	if err != nil {
-		return "", n, err
+	in := make([]byte, 48<<10) // a multiple of 3: chunks encode without padding
+	out := make([]byte, base64.StdEncoding.EncodedLen(len(in)))
+	lr := io.LimitReader(r, max(limit, 0)+1)
+	var total int64
+	for {
+		n, err := io.ReadFull(lr, in)
+		total += int64(n)
+		if total > limit {
+			return "", total, errOverBudget
+		}
+		whole := n / 3 * 3
+		encodeBase64Block(out, in[:whole])
+		sb.Write(out[:whole/3*4])
+		if whole < n { // the end of the input
+			var tail [4]byte
+			base64.StdEncoding.Encode(tail[:], in[whole:n])
+			sb.Write(tail[:])
+		}
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			return sb.String(), total, nil
+		case err != nil:
+			return "", total, err
+		}
 	}
-	if n > limit {
-		return "", n, errOverBudget
-	}
-	if err := enc.Close(); err != nil {
-		return "", n, err
-	}
-	return sb.String(), n, nil
 }

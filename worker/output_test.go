@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/comfypod/comfypod/comfy"
 )
@@ -96,4 +98,42 @@ func TestProblemAndErrorText(t *testing.T) {
 	if (&Error{Kind: ErrTimeout, Message: "took too long"}).Error() != "took too long" {
 		t.Error("a headline alone")
 	}
+}
+
+// TestEncodeBase64Lengths checks the block encoder against encoding/base64
+// at every length around its 6-byte step and its chunk size, read in small
+// and whole pieces.
+func TestEncodeBase64Lengths(t *testing.T) {
+	t.Parallel()
+	data := make([]byte, 48<<10*2+7)
+	for i := range data {
+		data[i] = byte(i*7 + i>>8)
+	}
+	lengths := []int{}
+	for n := 0; n <= 40; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, n := range []int{48<<10 - 1, 48 << 10, 48<<10 + 1, 48<<10 + 2, len(data)} {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
+		want := base64.StdEncoding.EncodeToString(data[:n])
+		for _, r := range []io.Reader{bytes.NewReader(data[:n]), iotest.HalfReader(bytes.NewReader(data[:n]))} {
+			s, got, err := encodeBase64(r, -1, 1<<20)
+			if err != nil || got != int64(n) || s != want {
+				t.Fatalf("%d bytes: read %d, err %v, match %v", n, got, err, s == want)
+			}
+		}
+	}
+}
+
+func FuzzEncodeBase64(f *testing.F) {
+	f.Add([]byte("comfypod"))
+	f.Add([]byte{0xff, 0xfe, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, n, err := encodeBase64(iotest.HalfReader(bytes.NewReader(data)), int64(len(data)), 1<<20)
+		if err != nil || n != int64(len(data)) || s != base64.StdEncoding.EncodeToString(data) {
+			t.Fatalf("%q: %q, %d, %v", data, s, n, err)
+		}
+	})
 }
