@@ -675,12 +675,13 @@ func TestContractFieldError(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.do(chromedp.SetUploadFiles(chromedp.ID("reference-file"), []string{big}))
-	p.waitFor(`document.getElementById("reference-img").naturalWidth === 1000`)
+	p.waitFor(`document.getElementById("reference-img").naturalWidth === 1000 && document.getElementById("reference-img").dataset.file === "big.png"`)
 	p.do(chromedp.Click(chromedp.ID("submit")))
 	p.waitFor(`document.getElementById("reference-file").getAttribute("aria-invalid") === "true" &&
 		/up to 2.0 MB/.test(document.getElementById("reference-error").textContent)`)
 	p.do(chromedp.SetUploadFiles(chromedp.ID("reference-file"), []string{reference}))
-	p.waitFor(`document.getElementById("reference-img").naturalWidth === 96`)
+	p.waitFor(`document.getElementById("reference-img").naturalWidth === 96 && document.getElementById("reference-img").dataset.file === ` +
+		jsString(filepath.Base(reference)))
 
 	p.do(chromedp.Click(chromedp.ID("submit")))
 	p.waitFor(`document.getElementById("prompt").getAttribute("aria-invalid") === "true" && document.activeElement.id === "prompt"`)

@@ -265,6 +265,8 @@ async function loadReference(file) {
   if (state.reference) URL.revokeObjectURL(state.reference.url);
   state.reference = { file, url };
   img.hidden = false;
+  // The image shows before this runs: say which file the form now sends.
+  img.dataset.file = file.name;
 }
 
 function setupFiles() {
