@@ -618,6 +618,9 @@ func TestContractAPIKey(t *testing.T) {
 	p.waitFor(`document.getElementById("connection").open && document.activeElement.id === "api-key" && !document.getElementById("form-error").hidden`)
 
 	p.do(chromedp.SendKeys(chromedp.ID("api-key"), api.apiKey), chromedp.Click(chromedp.ID("remember-key")))
+	// Leaving the key field reloads the history with the key, which moves
+	// the page: click once it has settled.
+	p.waitFor(`document.getElementById("history-error").hidden`)
 	p.do(chromedp.Click(chromedp.ID("submit")))
 	id := api.waitCreated(p)
 	api.set(id, func(j *contractJob) { j.Status = "succeeded" })
