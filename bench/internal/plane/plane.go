@@ -34,6 +34,7 @@ type Plane struct {
 	ts  *httptest.Server
 
 	mu     sync.Mutex
+	hold   *hold // the next job-take answer carrying a job waits for it
 	firsts map[string]chan time.Time
 	handed time.Time // when the last job-take that carried a job was answered
 	began  time.Time // when the in-process handler was called
@@ -67,11 +68,7 @@ func (p *Plane) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		p.mu.Unlock()
-		rec := &statusRecorder{ResponseWriter: w}
-		p.srv.ServeHTTP(rec, r)
-		if rec.status == http.StatusOK {
-			p.mark(&p.handed)
-		}
+		p.serveTake(w, r)
 		return
 	}
 	if strings.Contains(r.URL.Path, "/job-done/") && r.ContentLength > 64<<10 {
@@ -95,28 +92,48 @@ func (p *Plane) serve(w http.ResponseWriter, r *http.Request) {
 	p.srv.ServeHTTP(w, r)
 }
 
-// statusRecorder remembers the status an answer was given.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
+// hold is a job-take answer kept back until released.
+type hold struct {
+	held    chan struct{} // closed when an answer carrying a job is kept
+	release chan struct{} // closed to send it
 }
 
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
+// serveTake answers a job-take; an answer carrying a job waits while a hold
+// is armed (see HoldNextAnswer), and the time it is sent is noted.
+func (p *Plane) serveTake(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	p.srv.ServeHTTP(rec, r)
+	if rec.Code == http.StatusOK {
+		p.mu.Lock()
+		h := p.hold
+		p.hold = nil
+		p.mu.Unlock()
+		if h != nil {
+			close(h.held)
+			<-h.release
+		}
 	}
-	return r.ResponseWriter.Write(b)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+	if rec.Code == http.StatusOK {
+		p.mark(&p.handed)
+	}
 }
 
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+// HoldNextAnswer keeps back the next job-take answer that carries a job: the
+// plane has handed the job out, the worker does not have it yet. held is
+// closed once it is kept; release sends it. A benchmark uses it to start a
+// worker's job from a settled process, as its other rows start.
+func (p *Plane) HoldNextAnswer() (held <-chan struct{}, release func()) {
+	h := &hold{held: make(chan struct{}), release: make(chan struct{})}
+	p.mu.Lock()
+	p.hold = h
+	p.mu.Unlock()
+	var once sync.Once
+	return h.held, func() { once.Do(func() { close(h.release) }) }
 }
 
 // mark sets *t to now under the lock.
