@@ -615,13 +615,9 @@ func TestContractResultTooLarge(t *testing.T) {
 	})
 	t.Run("refused by RunPod", func(t *testing.T) {
 		t.Parallel()
-		p := newPlane(t, func(c *runpodtest.Config) { c.MaxResultBytes = 4096 })
-		cfg := p.workerConfig(t, "w-refused")
-		cfg.Handler = func(ctx context.Context, job *Job) (any, error) {
+		j := runRefused(t, "w-refused", func(ctx context.Context, job *Job) (any, error) {
 			return strings.Repeat("B", 5000), nil
-		}
-		startWorker(t, cfg)
-		j := p.wait(t, p.enqueue(t, 1))
+		})
 		if j.Status != runpodtest.StatusFailed || !strings.Contains(j.Error, "RunPod rejected the job's result (job-done answered 400 Bad Request to a 5013 bytes body): Bad Request: the job result is larger than") {
 			t.Fatalf("status %s error %q", j.Status, j.Error)
 		}
@@ -631,16 +627,23 @@ func TestContractResultTooLarge(t *testing.T) {
 // A failure whose output RunPod refuses still ends FAILED, not stuck.
 func TestContractRejectedFailure(t *testing.T) {
 	t.Parallel()
-	p := newPlane(t, func(c *runpodtest.Config) { c.MaxResultBytes = 4096 })
-	cfg := p.workerConfig(t, "w-refused-err")
-	cfg.Handler = func(ctx context.Context, job *Job) (any, error) {
+	j := runRefused(t, "w-refused-err", func(ctx context.Context, job *Job) (any, error) {
 		return nil, &JobError{Message: "Job processing failed", Output: map[string]string{"details": strings.Repeat("x", 5000)}}
-	}
-	startWorker(t, cfg)
-	j := p.wait(t, p.enqueue(t, 1))
+	})
 	if j.Status != runpodtest.StatusFailed || !strings.HasPrefix(j.Error, "RunPod rejected the job's result") {
 		t.Fatalf("status %s error %q", j.Status, j.Error)
 	}
+}
+
+// runRefused runs one job with handler on a worker whose control plane
+// refuses results over 4096 bytes, and returns the job once it has ended.
+func runRefused(t *testing.T, id string, handler Handler) runpodtest.Job {
+	t.Helper()
+	p := newPlane(t, func(c *runpodtest.Config) { c.MaxResultBytes = 4096 })
+	cfg := p.workerConfig(t, id)
+	cfg.Handler = handler
+	startWorker(t, cfg)
+	return p.wait(t, p.enqueue(t, 1))
 }
 
 func TestContractResultRetries(t *testing.T) {
