@@ -183,12 +183,21 @@ func awaitHeld(ctx context.Context, srv *runpodtest.Server, op runpodtest.Op, n 
 // time a new request of op is held open, standing in for the time a long
 // poll waits. It returns a function that stops the loop and waits for it.
 func advanceHeld(ctx context.Context, srv *runpodtest.Server, fake *clockwork.FakeClock, op runpodtest.Op, step time.Duration) (stop func()) {
+	return advanceHeldWhile(ctx, srv, fake, op, step, func() bool { return true })
+}
+
+// advanceHeldWhile is advanceHeld that advances only while cond holds, and
+// otherwise waits for it. A test whose job, once handed to a worker, must
+// finish in real time stops the fake clock that way: advancing it on every
+// held long poll would let fake time run past the client's deadline before
+// the worker, working in real time, has answered.
+func advanceHeldWhile(ctx context.Context, srv *runpodtest.Server, fake *clockwork.FakeClock, op runpodtest.Op, step time.Duration, cond func() bool) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for n := 1; ; n++ {
-			if awaitHeld(ctx, srv, op, n) != nil {
+			if awaitHeld(ctx, srv, op, n) != nil || srv.Await(ctx, cond) != nil {
 				return
 			}
 			fake.Advance(step)

@@ -842,7 +842,13 @@ func TestIntegrationColdStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log eventLog
-	stop := advanceHeld(ctx, srv, fake, runpodtest.OpStatusSync, 10*time.Second)
+	// Fake time passes only while the job waits in the queue: once the cold
+	// start is over and the worker holds the job, it finishes in real time.
+	queued := func() bool {
+		j, ok := srv.Job(job.ID)
+		return ok && j.Status == runpodtest.StatusInQueue
+	}
+	stop := advanceHeldWhile(ctx, srv, fake, runpodtest.OpStatusSync, 10*time.Second, queued)
 	st, err := job.Wait(ctx, &runpod.WaitOptions{ColdStartAfter: 30 * time.Second, OnEvent: log.add})
 	stop()
 	if err != nil {
