@@ -113,14 +113,20 @@ func bindingProblem(wf *Workflow, prm *Param, b Binding, info ObjectInfo) string
 	}
 	c, ok := info.Class(b.ClassType)
 	if !ok {
+		if kind := knownFileKind(b.ClassType, b.Input); kind != "" && prm.IsFile() && !kindFits(prm, kind) {
+			return fmt.Sprintf("node %s input `%s` loads %s files (%s), which %s param cannot fill", b.Node, b.Input, kind, b.ClassType, withArticle(string(prm.Type)))
+		}
 		return ""
 	}
 	spec, ok := c.Input(b.Input)
 	if !ok {
 		return fmt.Sprintf("class %s on the server declares no input `%s`", b.ClassType, b.Input)
 	}
-	if !paramFits(prm.Type, spec) {
-		return fmt.Sprintf("node %s input `%s` is %s on the server, which a %s param cannot fill", b.Node, b.Input, specType(spec), prm.Type)
+	if kind := knownFileKind(b.ClassType, b.Input); kind != "" && spec.Upload == "" && prm.IsFile() && !kindFits(prm, kind) {
+		return fmt.Sprintf("node %s input `%s` loads %s files (%s), which %s param cannot fill", b.Node, b.Input, kind, b.ClassType, withArticle(string(prm.Type)))
+	}
+	if !paramFits(prm, spec) {
+		return fmt.Sprintf("node %s input `%s` is %s on the server, which %s param cannot fill", b.Node, b.Input, specType(spec), withArticle(string(prm.Type)))
 	}
 	switch prm.Type {
 	case ParamInt, ParamFloat:
@@ -146,6 +152,14 @@ func bindingProblem(wf *Workflow, prm *Param, b Binding, info ObjectInfo) string
 	return ""
 }
 
+// withArticle puts "a" or "an" before a param type's name.
+func withArticle(s string) string {
+	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
+}
+
 func specType(s *InputSpec) string {
 	if s.Upload != "" {
 		return s.Upload + " upload"
@@ -153,9 +167,12 @@ func specType(s *InputSpec) string {
 	return s.Type
 }
 
-// paramFits says whether a param type can fill an input declared as spec.
-func paramFits(t ParamType, spec *InputSpec) bool {
-	switch t {
+// paramFits says whether a param can fill an input declared as spec.
+func paramFits(prm *Param, spec *InputSpec) bool {
+	if prm.IsFile() && spec.Upload != "" {
+		return kindFits(prm, spec.Upload)
+	}
+	switch prm.Type {
 	case ParamInt:
 		return spec.Type == "INT" || spec.Type == "FLOAT"
 	case ParamFloat:
@@ -166,8 +183,21 @@ func paramFits(t ParamType, spec *InputSpec) bool {
 		return spec.Type == "STRING"
 	case ParamEnum:
 		return spec.Type == "COMBO" || spec.Type == "STRING"
-	case ParamImage, ParamMask:
-		return spec.Upload == "image" || spec.Type == "STRING" || (spec.Type == "COMBO" && spec.Upload == "")
+	case ParamImage, ParamMask, ParamVideo, ParamAudio, ParamFile:
+		return spec.Type == "STRING" || spec.Type == "COMBO"
+	}
+	return false
+}
+
+// kindFits says whether a file param can fill a file input that loads
+// files of kind ("image", "video", "audio"). A video param may fill an
+// image input too: LoadImage reads an animated GIF as a batch of frames,
+// and the worker checks that the file sent there is one.
+func kindFits(prm *Param, kind string) bool {
+	for _, k := range prm.Accepts() {
+		if k == kind || k == MediaVideo && kind == MediaImage {
+			return true
+		}
 	}
 	return false
 }

@@ -36,7 +36,8 @@ var knownFileInputs = map[string]struct{ input, kind string }{
 
 // FileInputs lists the inputs that pick an uploaded file, in document order.
 // With info (may be nil) any input the server marks as an upload widget
-// counts; without it a built-in list of core and common custom classes is
+// counts, and the inputs of a built-in list of core and common custom
+// loaders whatever the server marks; without it the built-in list alone is
 // used.
 func (w *Workflow) FileInputs(info ObjectInfo) []FileInput {
 	var out []FileInput
@@ -49,19 +50,34 @@ func (w *Workflow) FileInputs(info ObjectInfo) []FileInput {
 			s, _ := v.Text()
 			out = append(out, FileInput{Node: n.ID, Class: n.ClassType, Input: input, Kind: kind, Value: s})
 		}
+		k, known := knownFileInputs[n.ClassType]
 		if c, ok := info.Class(n.ClassType); ok {
 			for _, spec := range c.Inputs() {
-				if spec.Upload != "" {
+				switch {
+				case spec.Upload != "":
 					add(spec.Name, spec.Upload)
+				case known && spec.Name == k.input:
+					// A loader whose server entry has no upload flag
+					// (VideoHelperSuite lists its files as a plain combo).
+					add(spec.Name, k.kind)
 				}
 			}
 			continue
 		}
-		if k, ok := knownFileInputs[n.ClassType]; ok {
+		if known {
 			add(k.input, k.kind)
 		}
 	}
 	return out
+}
+
+// knownFileKind returns the kind of file a known loader's input picks
+// ("image", "video", "audio"), or "" when class.input is not one.
+func knownFileKind(class, input string) string {
+	if k, ok := knownFileInputs[class]; ok && k.input == input {
+		return k.kind
+	}
+	return ""
 }
 
 // RenameFile points every file input (see FileInputs) that names from at to

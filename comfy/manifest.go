@@ -29,9 +29,22 @@ const (
 	ParamEnum   ParamType = "enum"   // one of Options
 	ParamImage  ParamType = "image"  // an uploaded image; its name goes into a LoadImage input
 	ParamMask   ParamType = "mask"   // an uploaded mask; its name goes into a LoadImage/LoadImageMask input
+	ParamVideo  ParamType = "video"  // an uploaded video; its name goes into a VHS_LoadVideo/LoadVideo input
+	ParamAudio  ParamType = "audio"  // an uploaded audio file; its name goes into a LoadAudio input
+	ParamFile   ParamType = "file"   // an uploaded file of the kinds in Media; its name goes into any file input
 )
 
-var paramTypes = []ParamType{ParamInt, ParamFloat, ParamString, ParamBool, ParamEnum, ParamImage, ParamMask}
+var paramTypes = []ParamType{ParamInt, ParamFloat, ParamString, ParamBool, ParamEnum, ParamImage, ParamMask, ParamVideo, ParamAudio, ParamFile}
+
+// The kinds of media a file param takes (Param.Media, Param.Accepts) and a
+// file input loads (FileInput.Kind).
+const (
+	MediaImage = "image"
+	MediaVideo = "video"
+	MediaAudio = "audio"
+)
+
+var mediaKinds = []string{MediaImage, MediaVideo, MediaAudio}
 
 // RandomValue is the value a random-capable int param takes to ask for a
 // fresh random number ("seed": "random").
@@ -73,6 +86,17 @@ type Param struct {
 	// MaxSide bounds an image's or mask's width and height in pixels (0 =
 	// unbounded); callers check it with CheckImageSize once they know the size.
 	MaxSide int
+	// MaxBytes bounds the size of a file param's file (0 = the worker's own
+	// limits only); callers check it with CheckFileSize.
+	MaxBytes int64
+	// MaxSeconds bounds the length of a video, audio or file param's file
+	// (0 = unbounded); callers check it with CheckDuration when the file
+	// states its length.
+	MaxSeconds float64
+	// Media are the kinds of file a file param takes ("image", "video",
+	// "audio"); empty means all three. Only ParamFile has it: the other file
+	// types take their own kind (see Accepts).
+	Media []string
 	// Random lets an int param take the value "random": a fresh number within
 	// Min..Max (capped at MaxSafeSeed) for each call.
 	Random bool
@@ -267,7 +291,10 @@ func (p *manifestParser) parse(data []byte) *Manifest {
 	return m
 }
 
-var paramFields = []string{"name", "type", "description", "required", "default", "min", "max", "options", "max_length", "max_side", "random", "bind"}
+var paramFields = []string{"name", "type", "description", "required", "default", "min", "max", "options", "max_length", "max_side", "max_bytes", "max_seconds", "media", "random", "bind"}
+
+// fileTypes are the param types whose value is an uploaded file.
+var fileTypes = []ParamType{ParamImage, ParamMask, ParamVideo, ParamAudio, ParamFile}
 
 func (p *manifestParser) param(where string, raw json.RawMessage, m *Manifest) *Param {
 	f := p.object(where, raw)
@@ -374,6 +401,43 @@ func (p *manifestParser) param(where string, raw json.RawMessage, m *Manifest) *
 		}
 		if !slices.Contains(lim.types, prm.Type) {
 			p.addf(where+"."+lim.key, "only %s params have %s", lim.types[0], lim.key)
+		}
+	}
+	if r, ok := f["max_bytes"]; ok {
+		if err := json.Unmarshal(r, &prm.MaxBytes); err != nil || prm.MaxBytes <= 0 {
+			p.addf(where+".max_bytes", "want a positive integer (bytes), got %s", r)
+		}
+		if !prm.IsFile() {
+			p.addf(where+".max_bytes", "only file params (image, mask, video, audio, file) have max_bytes")
+		}
+	}
+	if r, ok := f["max_seconds"]; ok {
+		if err := json.Unmarshal(r, &prm.MaxSeconds); err != nil || prm.MaxSeconds <= 0 {
+			p.addf(where+".max_seconds", "want a positive number of seconds, got %s", r)
+		}
+		if prm.Type != ParamVideo && prm.Type != ParamAudio && prm.Type != ParamFile {
+			p.addf(where+".max_seconds", "only video, audio and file params have max_seconds")
+		}
+	}
+	if r, ok := f["media"]; ok {
+		if err := json.Unmarshal(r, &prm.Media); err != nil {
+			p.addf(where+".media", "want a list of kinds (%s), got %s", strings.Join(mediaKinds, ", "), kindOf(r))
+		}
+		if prm.Type != ParamFile {
+			p.addf(where+".media", "only file params have media (the other file types take their own kind)")
+		}
+		if len(prm.Media) == 0 && kindOf(r) == "an array" {
+			p.addf(where+".media", "is empty: list the kinds the param takes (%s), or leave media out for all of them", strings.Join(mediaKinds, ", "))
+		}
+		seen := map[string]bool{}
+		for _, k := range prm.Media {
+			if !slices.Contains(mediaKinds, k) {
+				p.addf(where+".media", "unknown kind %q; one of %s", k, strings.Join(mediaKinds, ", "))
+			}
+			if seen[k] {
+				p.addf(where+".media", "%q is listed twice", k)
+			}
+			seen[k] = true
 		}
 	}
 	if r, ok := f["default"]; ok {
@@ -610,6 +674,9 @@ func (m *Manifest) MarshalJSON() ([]byte, error) {
 		Options     []string        `json:"options,omitempty"`
 		MaxLength   int             `json:"max_length,omitempty"`
 		MaxSide     int             `json:"max_side,omitempty"`
+		MaxBytes    int64           `json:"max_bytes,omitempty"`
+		MaxSeconds  float64         `json:"max_seconds,omitempty"`
+		Media       []string        `json:"media,omitempty"`
 		Random      bool            `json:"random,omitempty"`
 		Bind        bindJSON        `json:"bind"`
 	}
@@ -630,7 +697,7 @@ func (m *Manifest) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		pj := paramJSON{p.Name, p.Type, p.Description, p.Required, p.Default, p.Min, p.Max, p.Options, p.MaxLength, p.MaxSide, p.Random, p.Bindings}
+		pj := paramJSON{p.Name, p.Type, p.Description, p.Required, p.Default, p.Min, p.Max, p.Options, p.MaxLength, p.MaxSide, p.MaxBytes, p.MaxSeconds, p.Media, p.Random, p.Bindings}
 		raw, err := marshalValue(pj)
 		if err != nil {
 			return nil, err
@@ -733,7 +800,7 @@ func (prm *Param) value(v any, next func(lo, hi uint64) uint64) (Value, error) {
 			return nil, fmt.Errorf("%q is not one of %s%s", truncate.Runes(s, 40), optionList(prm.Options), hint)
 		}
 		return Value(raw), nil
-	case ParamImage, ParamMask:
+	case ParamImage, ParamMask, ParamVideo, ParamAudio, ParamFile:
 		if !isStr {
 			return nil, fmt.Errorf("want the name of an uploaded file, got %s", kindOf(raw))
 		}
@@ -764,6 +831,60 @@ func (prm *Param) CheckImageSize(width, height int) error {
 		return fmt.Errorf("param `%s`: the image is %dx%d, above the max side %d px; scale it down", prm.Name, width, height, prm.MaxSide)
 	}
 	return nil
+}
+
+// IsFile says whether the param's value is an uploaded file (image, mask,
+// video, audio or file): callers upload the file and pass its name.
+func (prm *Param) IsFile() bool { return slices.Contains(fileTypes, prm.Type) }
+
+// Accepts returns the kinds of media ("image", "video", "audio") a file
+// param takes, or nil for a param that is not a file. An animated GIF is
+// both an image and a video.
+func (prm *Param) Accepts() []string {
+	switch prm.Type {
+	case ParamImage, ParamMask:
+		return []string{MediaImage}
+	case ParamVideo:
+		return []string{MediaVideo}
+	case ParamAudio:
+		return []string{MediaAudio}
+	case ParamFile:
+		if len(prm.Media) > 0 {
+			return slices.Clone(prm.Media)
+		}
+		return slices.Clone(mediaKinds)
+	}
+	return nil
+}
+
+// CheckFileSize checks a file param's file size, in bytes, against
+// MaxBytes.
+func (prm *Param) CheckFileSize(n int64) error {
+	if prm.MaxBytes > 0 && n > prm.MaxBytes {
+		return fmt.Errorf("param `%s`: the file is %s, above the max %s", prm.Name, formatBytes(n), formatBytes(prm.MaxBytes))
+	}
+	return nil
+}
+
+// CheckDuration checks the length of a video or audio file, in seconds,
+// against MaxSeconds.
+func (prm *Param) CheckDuration(seconds float64) error {
+	if prm.MaxSeconds > 0 && seconds > prm.MaxSeconds {
+		return fmt.Errorf("param `%s`: the file is %s s long, above the max %s s; trim it",
+			prm.Name, strconv.FormatFloat(seconds, 'f', 1, 64), strconv.FormatFloat(prm.MaxSeconds, 'f', -1, 64))
+	}
+	return nil
+}
+
+// formatBytes writes n in decimal MB or KB, for messages.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1_000_000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1000:
+		return fmt.Sprintf("%.1f KB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // numberOf reads a JSON number, or a string holding one.

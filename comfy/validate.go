@@ -103,6 +103,12 @@ func (w *Workflow) classProblems(info ObjectInfo) []Problem {
 			if !declared {
 				continue // ComfyUI ignores unknown inputs
 			}
+			if knownFileKind(n.ClassType, in.Key) != "" {
+				// A file loader's list is the server's input folder when
+				// the list was made; the job's own uploads come later, and
+				// the loader checks the file itself (VALIDATE_INPUTS).
+				continue
+			}
 			if msg := constantProblem(spec, v); msg != "" {
 				probs = append(probs, Problem{Node: n.ID, Class: n.ClassType, Input: in.Key, Message: msg})
 			}
