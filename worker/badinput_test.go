@@ -23,6 +23,8 @@ func imageServer(t testing.TB) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok.png", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(ok) })
 	mux.HandleFunc("/big.png", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(big) })
+	bigVideo := worker.TestMP4("isom", 1000, make([]byte, 350<<10), "vide")
+	mux.HandleFunc("/big.mp4", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(bigVideo) })
 	mux.HandleFunc("/slow.png", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	mux.HandleFunc("/to-private", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://127.0.0.1:1/ok.png", http.StatusFound)
@@ -64,6 +66,7 @@ func TestWorkerBadInputs(t *testing.T) {
 	cfg := &devstack.Config{}
 	brushManifest(t, &cfg.Worker)
 	cfg.Worker.Limits.MaxImageBytes = 256 << 10
+	cfg.Worker.Limits.MaxVideoBytes = 300 << 10
 	cfg.Worker.Limits.MaxInputBytes = 400 << 10
 	cfg.Worker.MaxResultBytes = 1_000_000
 	cfg.Worker.URLs = worker.URLPolicy{AllowHTTP: true, Allow: []string{strings.TrimPrefix(imgs.URL, "http://")}, MaxBytes: 200 << 10, Timeout: 300e6}
@@ -107,6 +110,14 @@ func TestWorkerBadInputs(t *testing.T) {
 	}
 	good := pngBytes(t, 16, 16, 2)
 	bigPNG := pngBytes(t, 300, 300, 3) // about 100 KB: one channel is noise
+	mp4 := worker.TestMP4("isom", 1000, []byte("frames"), "vide")
+	file := func(name, data string) []any { return []any{map[string]any{"name": name, "file": data}} }
+	loadVideo := func(name string) map[string]any {
+		return map[string]any{
+			"7": map[string]any{"class_type": "VHS_LoadVideo", "inputs": map[string]any{"video": name, "force_rate": 0, "frame_load_cap": 4}},
+			"8": map[string]any{"class_type": "VHS_VideoCombine", "inputs": map[string]any{"images": []any{"7", 0}, "frame_rate": 8.0, "filename_prefix": "v", "bytes": 64}},
+		}
+	}
 
 	cases := []struct {
 		name  string
@@ -158,6 +169,20 @@ func TestWorkerBadInputs(t *testing.T) {
 		{"URL too large", map[string]any{"workflow": invert, "images": img("in.png", imgs.URL+"/big.png")}, nil, []string{"images[0].image", "over the 204.8 KB limit"}},
 		{"URL timeout", map[string]any{"workflow": invert, "images": img("in.png", imgs.URL+"/slow.png?sig=secret")}, nil, []string{"timed out after 300ms"}},
 		{"404 URL", map[string]any{"workflow": invert, "images": img("in.png", imgs.URL+"/gone.png")}, nil, []string{"404 Not Found"}},
+		{"video of no known format", map[string]any{"workflow": invert, "images": img("in.png", png), "files": file("clip.mp4", b64(bytes.Repeat([]byte{0xfa, 0x01, 0x9c}, 1000)))}, nil,
+			[]string{"files[0].file", "not an image, a video or an audio file ComfyUI can load"}},
+		{"video over the video limit", map[string]any{"workflow": invert, "images": img("in.png", png), "files": file("clip.mp4", b64(worker.TestMP4("isom", 1000, make([]byte, 320<<10), "vide")))}, nil,
+			[]string{"files[0].file", "over the 307.2 KB limit per file"}},
+		{"video URL over the video limit", map[string]any{"workflow": invert, "images": img("in.png", png), "files": file("clip.mp4", imgs.URL+"/big.mp4")}, nil,
+			[]string{"files[0].file", "over the 307.2 KB limit per video or audio file"}},
+		{"video URL to cloud metadata", map[string]any{"workflow": loadVideo("clip.mp4"), "files": file("clip.mp4", "http://169.254.169.254/clip.mp4")}, nil,
+			[]string{"files[0].file", "169.254.169.254, the cloud metadata address"}},
+		{"video loaded by LoadImage", map[string]any{"workflow": invertWorkflow("in.mp4"), "images": img("in.mp4", b64(mp4))}, nil,
+			[]string{"node 1 (LoadImage)", `loads "in.mp4", which is an MP4 video, but LoadImage reads an image`}},
+		{"image loaded by VHS_LoadVideo", map[string]any{"workflow": loadVideo("pose.mp4"), "images": img("pose.mp4", png)}, nil,
+			[]string{"node 7 (VHS_LoadVideo)", `loads "pose.mp4", which is a PNG image, but VHS_LoadVideo reads a video`}},
+		{"video the workflow loads is not sent", map[string]any{"workflow": loadVideo("pose.mp4"), "images": img("in.png", png)}, nil,
+			[]string{"node 7 (VHS_LoadVideo)", `loads "pose.mp4", which is not among the job's images and files`}},
 		{"runtime node error", map[string]any{"workflow": through("TestFail", nil), "images": img("in.png", png)}, nil,
 			[]string{"the workflow failed in ComfyUI: node 2 (TestFail): ValueError: the test node failed on purpose"}},
 		{"output too large without S3", map[string]any{"workflow": video(900_000)}, nil, []string{"over the 1.0 MB RunPod accepts", "BUCKET_ENDPOINT_URL"}},

@@ -37,10 +37,14 @@ const (
 	// ProgressIntervalDefault is the least time between two progress
 	// updates sent to RunPod.
 	ProgressIntervalDefault = time.Second
-	// MaxImagesDefault bounds the images of one job.
+	// MaxImagesDefault bounds the input files of one job.
 	MaxImagesDefault = 64
 	// MaxImageBytesDefault bounds one input image, decoded.
 	MaxImageBytesDefault = 32 << 20
+	// MaxVideoBytesDefault bounds one input video or audio file, decoded:
+	// what ComfyUI's upload route takes by default (--max-upload-size 100
+	// MB), less room for the form around the file.
+	MaxVideoBytesDefault = 96 << 20
 	// MaxInputBytesDefault bounds all input images of a job, decoded.
 	MaxInputBytesDefault = 128 << 20
 	// MaxImageSideDefault is ComfyUI's MAX_RESOLUTION.
@@ -150,12 +154,16 @@ type Config struct {
 	Rand rand.Source
 }
 
-// Limits bound a job's input images. Zero fields take the defaults.
+// Limits bound a job's input files. Zero fields take the defaults.
 type Limits struct {
-	// MaxImages bounds the number of images (and image params) of a job.
+	// MaxImages bounds the number of input files of a job: images, files
+	// and file params.
 	MaxImages int
-	// MaxImageBytes bounds one image, decoded; MaxInputBytes all of them.
+	// MaxImageBytes bounds one image, decoded; MaxVideoBytes one video or
+	// audio file (ComfyUI's --max-upload-size is the ceiling, since every
+	// file is uploaded to it); MaxInputBytes all of a job's files.
 	MaxImageBytes int64
+	MaxVideoBytes int64
 	MaxInputBytes int64
 	// MaxImageSide and MaxImagePixels bound an image's size, read from its
 	// header before anything is decoded (decompression bombs are refused).
@@ -183,8 +191,12 @@ type URLPolicy struct {
 	// ("10.1.0.0/16", "192.168.1.7") or exact IP:port pairs
 	// ("127.0.0.1:9000").
 	Allow []string
-	// MaxBytes bounds one download (Limits.MaxImageBytes when zero).
+	// MaxBytes bounds one download of an image, or of a file that is
+	// neither a video nor audio (Limits.MaxImageBytes when zero).
 	MaxBytes int64
+	// MaxVideoBytes bounds one download of a video or audio file, known by
+	// its first bytes (Limits.MaxVideoBytes when zero).
+	MaxVideoBytes int64
 	// Timeout bounds one fetch (URLTimeoutDefault).
 	Timeout time.Duration
 	// MaxRedirects bounds the redirects followed (URLMaxRedirectsDefault);
@@ -268,6 +280,9 @@ func (c *Config) WithDefaults() *Config {
 	if l.MaxImageBytes <= 0 {
 		l.MaxImageBytes = MaxImageBytesDefault
 	}
+	if l.MaxVideoBytes <= 0 {
+		l.MaxVideoBytes = MaxVideoBytesDefault
+	}
 	if l.MaxInputBytes <= 0 {
 		l.MaxInputBytes = MaxInputBytesDefault
 	}
@@ -280,6 +295,9 @@ func (c *Config) WithDefaults() *Config {
 	u := &out.URLs
 	if u.MaxBytes <= 0 {
 		u.MaxBytes = l.MaxImageBytes
+	}
+	if u.MaxVideoBytes <= 0 {
+		u.MaxVideoBytes = l.MaxVideoBytes
 	}
 	if u.Timeout <= 0 {
 		u.Timeout = URLTimeoutDefault

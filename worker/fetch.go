@@ -186,6 +186,16 @@ func (f *fetcher) checkScheme(u *url.URL) error {
 // fetch downloads rawURL, up to maxBytes. Its errors never hold the URL's
 // query or credentials; callers name the field and the redacted URL.
 func (f *fetcher) fetch(ctx context.Context, rawURL string, maxBytes int64) ([]byte, error) {
+	return f.fetchFile(ctx, rawURL, func([]byte) (int64, string) { return maxBytes, "image" })
+}
+
+// sniffLen is how much of a download is read before its limit is chosen.
+const sniffLen = 512
+
+// fetchFile downloads rawURL. Its size limit, and what the limit is per
+// ("image", "video or audio file"), come from limit given the first bytes
+// of the body, so a video may be larger than an image.
+func (f *fetcher) fetchFile(ctx context.Context, rawURL string, limit func(head []byte) (int64, string)) ([]byte, error) {
 	if f.policy.Disabled {
 		return nil, errors.New("URL inputs are turned off on this worker; send the image as base64")
 	}
@@ -213,18 +223,28 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, maxBytes int64) ([]b
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 		return nil, fmt.Errorf("the server answered %s; check the URL (and that a presigned URL has not expired)", resp.Status)
 	}
+	head := make([]byte, sniffLen)
+	n, err := io.ReadFull(resp.Body, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, f.explain(ctx, err)
+	}
+	head = head[:n]
+	maxBytes, per := limit(head)
 	if resp.ContentLength > maxBytes {
-		return nil, fmt.Errorf("the file is %s, over the %s limit per image", formatSize(resp.ContentLength), formatSize(maxBytes))
+		return nil, fmt.Errorf("the file is %s, over the %s limit per %s", formatSize(resp.ContentLength), formatSize(maxBytes), per)
 	}
 	var buf bytes.Buffer
 	if resp.ContentLength > 0 {
 		buf.Grow(int(resp.ContentLength) + bytes.MinRead + 1)
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBytes+1)); err != nil {
-		return nil, f.explain(ctx, err)
+	buf.Write(head)
+	if int64(n) <= maxBytes {
+		if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBytes+1-int64(n))); err != nil {
+			return nil, f.explain(ctx, err)
+		}
 	}
 	if int64(buf.Len()) > maxBytes {
-		return nil, fmt.Errorf("the file is over the %s limit per image", formatSize(maxBytes))
+		return nil, fmt.Errorf("the file is over the %s limit per %s", formatSize(maxBytes), per)
 	}
 	return buf.Bytes(), nil
 }

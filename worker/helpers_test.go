@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,15 +51,41 @@ func testCtx(t testing.TB) context.Context {
 // testNodes are engine node classes standing in for custom nodes and for
 // misbehaving ones.
 type testNodes struct {
-	slowStarted     chan string   // a TestSlow node began
-	slowInterrupted chan string   // a TestSlow node saw its run cancelled
-	release         chan struct{} // closed to let TestSlow nodes finish
-	counted         atomic.Int64  // TestCount executions
+	slowStarted     chan string      // a TestSlow node began
+	slowInterrupted chan string      // a TestSlow node saw its run cancelled
+	release         chan struct{}    // closed to let TestSlow nodes finish
+	counted         atomic.Int64     // TestCount executions
+	videos          chan loadedVideo // what VHS_LoadVideo nodes read
+}
+
+// loadedVideo is a file a VHS_LoadVideo stand-in read from the input
+// folder.
+type loadedVideo struct {
+	name string
+	data []byte
 }
 
 func newTestNodes() *testNodes {
-	return &testNodes{slowStarted: make(chan string, 16), slowInterrupted: make(chan string, 16), release: make(chan struct{})}
+	return &testNodes{slowStarted: make(chan string, 16), slowInterrupted: make(chan string, 16), release: make(chan struct{}),
+		videos: make(chan loadedVideo, 16)}
 }
+
+// nextVideo returns the next file a VHS_LoadVideo node read.
+func (tn *testNodes) nextVideo(t testing.TB) loadedVideo {
+	t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	select {
+	case v := <-tn.videos:
+		return v
+	case <-timer.C:
+		t.Fatal("no VHS_LoadVideo node ran")
+		return loadedVideo{}
+	}
+}
+
+// videoExtensions are the files VideoHelperSuite's loader lists.
+var videoExtensions = []string{".webm", ".mp4", ".mkv", ".gif", ".mov"}
 
 func nodeInfo(t testing.TB, js string) *node.Info {
 	t.Helper()
@@ -70,6 +97,11 @@ func nodeInfo(t testing.TB, js string) *node.Info {
 }
 
 // classes returns:
+//   - VHS_LoadVideo: as VideoHelperSuite declares it (its files a plain
+//     combo of the input folder's videos, checked by VALIDATE_INPUTS); it
+//     reads the file from the input folder, reports it on tn.videos, fails
+//     as OpenCV would on a file that is not a video, and returns
+//     frame_load_cap 8×8 frames;
 //   - VHS_VideoCombine: writes <prefix>_00001.mp4 of `bytes` random bytes (and
 //     its first-frame PNG beside it) and reports them under "gifs", as
 //     VideoHelperSuite does;
@@ -106,6 +138,55 @@ func (tn *testNodes) classes(t testing.TB) []*node.Class {
 			return &node.Result{UI: map[string]any{"gifs": []any{map[string]any{
 				"filename": name, "subfolder": strings.TrimSuffix(dir, "/"), "type": "output", "format": "video/h264-mp4",
 				"frame_rate": in.Float("frame_rate"), "workflow": base + "_00001.png", "fullpath": filepath.Join(full, name)}}}}, nil
+		}}
+	loadVideo := &node.Class{Info: nodeInfo(t, `{"input": {"required": {"video": [[]], "force_rate": ["FLOAT", {"default": 0, "min": 0, "max": 60}],
+	  "frame_load_cap": ["INT", {"default": 0, "min": 0}]}}, "input_order": {"required": ["video", "force_rate", "frame_load_cap"]},
+	  "output": ["IMAGE", "INT"], "output_is_list": [false, false], "output_name": ["IMAGE", "frame_count"],
+	  "name": "VHS_LoadVideo", "display_name": "Load Video (Upload)", "description": "", "python_module": "test", "category": "test", "output_node": false}`),
+		DynamicOptions: func(env *node.Env) (map[string][]string, error) {
+			entries, err := os.ReadDir(env.InputDir)
+			if err != nil {
+				return nil, err
+			}
+			var files []string
+			for _, e := range entries {
+				if !e.IsDir() && slices.Contains(videoExtensions, strings.ToLower(filepath.Ext(e.Name()))) {
+					files = append(files, e.Name())
+				}
+			}
+			return map[string][]string{"video": files}, nil
+		},
+		ValidateInputs: func(env *node.Env, in node.Inputs) error {
+			p, err := env.InputPath(in.String("video"))
+			if err == nil {
+				_, err = os.Stat(p)
+			}
+			if err != nil {
+				return errorString("Invalid video file: " + in.String("video"))
+			}
+			return nil
+		},
+		ValidateSkips: []string{"video"},
+		NotIdempotent: true,
+		Execute: func(ctx context.Context, env *node.Env, in node.Inputs) (*node.Result, error) {
+			p, err := env.InputPath(in.String("video"))
+			if err != nil {
+				return nil, err
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			select {
+			case tn.videos <- loadedVideo{name: in.String("video"), data: data}:
+			default:
+			}
+			isVideo := len(data) >= 12 && string(data[4:8]) == "ftyp" || bytes.HasPrefix(data, []byte{0x1A, 0x45, 0xDF, 0xA3}) || bytes.HasPrefix(data, []byte("GIF8"))
+			if !isVideo {
+				return nil, node.Errorf("ValueError", "%s could not be loaded with cv.", p)
+			}
+			n := max(int(in.Int("frame_load_cap")), 1)
+			return &node.Result{Outputs: []any{node.NewImage(n, 8, 8, 3), int64(n)}}, nil
 		}}
 	slow := &node.Class{Info: nodeInfo(t, `{"input": {"required": {"image": ["IMAGE", {}]}}, "input_order": {"required": ["image"]},
 	  "output": ["IMAGE"], "output_is_list": [false], "output_name": ["IMAGE"], "name": "TestSlow", "display_name": "Slow", "description": "",
@@ -158,7 +239,7 @@ func (tn *testNodes) classes(t testing.TB) []*node.Class {
 			im, err := in.Image("image")
 			return &node.Result{Outputs: []any{im}}, err
 		}}
-	return []*node.Class{vhs, slow, fail, count, validated}
+	return []*node.Class{loadVideo, vhs, slow, fail, count, validated}
 }
 
 type errorString string
@@ -213,6 +294,26 @@ func brushManifest(t testing.TB, wc *worker.Config) {
 		t.Fatal(err)
 	}
 	wc.Manifest, wc.Workflows, wc.Workflow = m, wfs, "preview"
+}
+
+// motionManifest loads the motion test package into a worker config: a
+// video param bound to VHS_LoadVideo, a video out of VHS_VideoCombine.
+func motionManifest(t testing.TB, wc *worker.Config) {
+	t.Helper()
+	dir := filepath.Join("testdata", "motion")
+	data, err := os.ReadFile(filepath.Join(dir, "comfypod.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := comfy.ParseManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wfs, err := m.LoadWorkflows(os.DirFS(dir), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc.Manifest, wc.Workflows, wc.Workflow = m, wfs, ""
 }
 
 // client returns a RunPod client for the stack.

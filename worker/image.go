@@ -27,14 +27,6 @@ type imageInfo struct {
 	width, height int
 }
 
-// ext returns the usual file extension of the format.
-func (i imageInfo) ext() string {
-	if i.format == "jpeg" {
-		return ".jpg"
-	}
-	return "." + i.format
-}
-
 // isDataURI says whether v starts like a data: URI.
 func isDataURI(v []byte) bool {
 	return len(v) >= 5 && strings.EqualFold(string(v[:5]), "data:")
@@ -51,6 +43,19 @@ func isURL(v []byte) bool {
 // data:image/…;base64, prefix. maxBytes bounds the decoded size; it is
 // checked before decoding.
 func decodeImageString(v []byte, maxBytes int64) ([]byte, error) {
+	return decodeInline(v, maxBytes, false)
+}
+
+// decodeFileString decodes an inline file of any kind: base64 with or
+// without a data:<image, video or audio type>;base64, prefix. maxBytes
+// bounds the decoded size; it is checked before decoding.
+func decodeFileString(v []byte, maxBytes int64) ([]byte, error) {
+	return decodeInline(v, maxBytes, true)
+}
+
+// decodeInline decodes base64 with or without a data: URI prefix, whose
+// media type must be an image's, or with anyMedia a video's or audio's.
+func decodeInline(v []byte, maxBytes int64, anyMedia bool) ([]byte, error) {
 	if isDataURI(v) {
 		comma := bytes.IndexByte(v, ',')
 		if comma < 0 {
@@ -60,15 +65,30 @@ func decodeImageString(v []byte, maxBytes int64) ([]byte, error) {
 		if !strings.HasSuffix(meta, ";base64") {
 			return nil, fmt.Errorf("a data: URI that is not base64 (%q); want data:image/png;base64,<data>", truncate(string(v[:comma+1]), 60))
 		}
-		if mt := strings.TrimSuffix(meta, ";base64"); mt != "" && !strings.HasPrefix(mt, "image/") && mt != "application/octet-stream" {
+		mt := strings.TrimSuffix(meta, ";base64")
+		if i := strings.IndexByte(mt, ';'); i >= 0 {
+			mt = mt[:i] // parameters, such as codecs="…"
+		}
+		media := strings.HasPrefix(mt, "image/") || mt == "application/octet-stream" ||
+			anyMedia && (strings.HasPrefix(mt, "video/") || strings.HasPrefix(mt, "audio/"))
+		switch {
+		case mt != "" && !media && anyMedia:
+			return nil, fmt.Errorf("a data: URI of type %q; want an image, a video or audio (data:video/mp4;base64,…)", truncate(mt, 40))
+		case mt != "" && !media:
 			return nil, fmt.Errorf("a data: URI of type %q; want an image (data:image/png;base64,…)", truncate(mt, 40))
 		}
 		v = v[comma+1:]
 	}
 	if len(v) == 0 {
+		if anyMedia {
+			return nil, errors.New("empty: give the file as base64")
+		}
 		return nil, errors.New("empty: give the image as base64")
 	}
 	if n := int64(len(v)) / 4 * 3; n > maxBytes {
+		if anyMedia {
+			return nil, fmt.Errorf("%s decoded, over the %s limit per file; send it as a URL", formatSize(n), formatSize(maxBytes))
+		}
 		return nil, fmt.Errorf("%s decoded, over the %s limit per image; scale it down, or send a URL", formatSize(n), formatSize(maxBytes))
 	}
 	return decodeBase64(v)

@@ -15,7 +15,8 @@ import (
 //	{"workflow": {…API format…} | "<the same as a JSON string>",
 //	 "workflow_name": "preview",
 //	 "images":   [{"name": "input-1.png", "image": "<base64 | data:image/png;base64,… | https://…>"}],
-//	 "params":   {"seed": 42, "prompt": "…", "target": "<an images name | base64 | data: URI | URL>"},
+//	 "files":    [{"name": "dance.mp4", "file": "<base64 | data:video/mp4;base64,… | https://…>"}],
+//	 "params":   {"seed": 42, "prompt": "…", "target": "<an images or files name | base64 | data: URI | URL>"},
 //	 "output":   {"format": "png|jpeg|webp", "quality": 90, "upload": "s3|base64", "include_temp": false},
 //	 "comfy_org_api_key": "…"}
 type Input struct {
@@ -28,7 +29,13 @@ type Input struct {
 	// manifest bindings the params are applied with.
 	WorkflowName string
 	// Images are the files to upload before the workflow runs, in order.
+	// Despite the name they may be videos or audio too: worker-comfyui's
+	// clients send every input file here.
 	Images []InputImage
+	// Files are more files to upload, of any kind the worker accepts: the
+	// clearer list for videos and audio. Their names share one namespace
+	// with Images.
+	Files []InputFile
 	// Params are values for the package manifest's named params, raw.
 	Params map[string]json.RawMessage
 	// Output says how the outputs come back.
@@ -48,6 +55,15 @@ type InputImage struct {
 	// Image is the value as sent, unescaped: base64, a data: URI or an
 	// http(s) URL. It may share memory with the document it was read from.
 	Image []byte
+}
+
+// InputFile is one entry of the input's files.
+type InputFile struct {
+	// Name is the file name the workflow's loader nodes use.
+	Name string
+	// File is the value as sent, unescaped: base64, a data: URI or an
+	// http(s) URL. It may share memory with the document it was read from.
+	File []byte
 }
 
 // OutputOptions are the input's "output" object.
@@ -73,7 +89,7 @@ const (
 )
 
 // inputKeys are the top-level keys the worker reads, for "did you mean".
-var inputKeys = []string{"workflow", "workflow_name", "images", "params", "output", "comfy_org_api_key"}
+var inputKeys = []string{"workflow", "workflow_name", "images", "files", "params", "output", "comfy_org_api_key"}
 
 // DecodeInput reads a job's input. It accepts a JSON object, or a JSON string
 // holding one (worker-comfyui parses string inputs too). Problems with field
@@ -141,7 +157,9 @@ func DecodeInput(data []byte) (*Input, error) {
 		case "comfy_org_api_key":
 			return stringMember(sc, &probs, "comfy_org_api_key", &in.ComfyOrgAPIKey)
 		case "images":
-			return decodeImages(sc, &probs, in)
+			return decodeFileList(sc, &probs, in, "images", "image", "input-1.png", "LoadImage")
+		case "files":
+			return decodeFileList(sc, &probs, in, "files", "file", "dance.mp4", "loader")
 		case "params":
 			return decodeParams(sc, &probs, in)
 		case "output":
@@ -192,51 +210,56 @@ func stringMember(sc *jsonscan.Scanner, probs *problems, field string, dst *stri
 	return nil
 }
 
-func decodeImages(sc *jsonscan.Scanner, probs *problems, in *Input) error {
+// decodeFileList reads images or files: a list of {"name", <dataKey>}
+// objects (dataKey is "image" or "file"); example and loader (the node
+// that loads such files) are for messages.
+func decodeFileList(sc *jsonscan.Scanner, probs *problems, in *Input, key, dataKey, example, loader string) error {
+	shape := fmt.Sprintf(`{"name": %q, %q: "<base64>"}`, example, dataKey)
 	if sc.Peek() != '[' {
 		raw, err := sc.Value()
 		if err != nil {
 			return err
 		}
 		if jsonscan.Kind(raw) != "null" {
-			probs.add("images", "want a list of {\"name\": \"input.png\", \"image\": \"<base64>\"} objects, got %s", jsonscan.Kind(raw))
+			probs.add(key, "want a list of %s objects, got %s", shape, jsonscan.Kind(raw))
 		}
 		return nil
 	}
 	return sc.Array(func(i int) error {
-		field := fmt.Sprintf("images[%d]", i)
-		var img InputImage
+		field := fmt.Sprintf("%s[%d]", key, i)
+		var name string
+		var data []byte
 		if sc.Peek() != '{' {
 			raw, err := sc.Value()
 			if err != nil {
 				return err
 			}
-			probs.add(field, "want an object {\"name\": \"input.png\", \"image\": \"<base64>\"}, got %s", jsonscan.Kind(raw))
+			probs.add(field, "want an object %s, got %s", shape, jsonscan.Kind(raw))
 		} else {
-			var hasName, hasImage bool
-			err := sc.Object(func(key string) error {
-				switch key {
+			var hasName, hasData bool
+			err := sc.Object(func(k string) error {
+				switch k {
 				case "name":
 					hasName = true
-					return stringMember(sc, probs, field+".name", &img.Name)
-				case "image":
-					hasImage = true
+					return stringMember(sc, probs, field+".name", &name)
+				case dataKey:
+					hasData = true
 					if sc.Peek() == '"' {
 						b, err := sc.Bytes()
-						img.Image = b
+						data = b
 						return err
 					}
 					raw, err := sc.Value()
 					if err != nil {
 						return err
 					}
-					probs.add(field+".image", "want a string (base64, a data: URI or an https URL), got %s", jsonscan.Kind(raw))
+					probs.add(field+"."+dataKey, "want a string (base64, a data: URI or an https URL), got %s", jsonscan.Kind(raw))
 					return nil
 				default:
 					if _, err := sc.Value(); err != nil {
 						return err
 					}
-					in.Unknown = append(in.Unknown, field+"."+key)
+					in.Unknown = append(in.Unknown, field+"."+k)
 					return nil
 				}
 			})
@@ -245,15 +268,19 @@ func decodeImages(sc *jsonscan.Scanner, probs *problems, in *Input) error {
 			}
 			switch {
 			case !hasName:
-				probs.add(field+".name", "missing: give the file name the workflow's LoadImage node uses, e.g. \"input-1.png\"")
-			case img.Name == "" && !slices.ContainsFunc(*probs, func(p Problem) bool { return p.Field == field+".name" }):
-				probs.add(field+".name", "is empty: give the file name the workflow's LoadImage node uses, e.g. \"input-1.png\"")
+				probs.add(field+".name", "missing: give the file name the workflow's %s node uses, e.g. %q", loader, example)
+			case name == "" && !slices.ContainsFunc(*probs, func(p Problem) bool { return p.Field == field+".name" }):
+				probs.add(field+".name", "is empty: give the file name the workflow's %s node uses, e.g. %q", loader, example)
 			}
-			if !hasImage {
-				probs.add(field+".image", "missing: give the image as base64, a data: URI or an https URL")
+			if !hasData {
+				probs.add(field+"."+dataKey, "missing: give the %s as base64, a data: URI or an https URL", dataKey)
 			}
 		}
-		in.Images = append(in.Images, img)
+		if key == "images" {
+			in.Images = append(in.Images, InputImage{Name: name, Image: data})
+		} else {
+			in.Files = append(in.Files, InputFile{Name: name, File: data})
+		}
 		return nil
 	})
 }

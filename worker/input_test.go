@@ -308,3 +308,25 @@ func FuzzDecodeInput(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeInputFiles(t *testing.T) {
+	t.Parallel()
+	in, err := DecodeInput([]byte(`{"files": [{"name": "dance.mp4", "file": "https://example.com/dance.mp4", "size": 3}],
+	  "images": [{"name": "a.png", "image": "QUJD"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Files) != 1 || in.Files[0].Name != "dance.mp4" || string(in.Files[0].File) != "https://example.com/dance.mp4" || len(in.Images) != 1 {
+		t.Errorf("files %q, images %q", in.Files, in.Images)
+	}
+	if len(in.Unknown) != 1 || in.Unknown[0] != "files[0].size" {
+		t.Errorf("unknown = %q", in.Unknown)
+	}
+	_, err = DecodeInput([]byte(`{"files": [{"name": "a.mp4"}, {"file": "QUJD"}, 3]}`))
+	for _, w := range []string{"files[0].file: missing: give the file as base64", `files[1].name: missing: give the file name the workflow's loader node uses, e.g. "dance.mp4"`,
+		`files[2]: want an object {"name": "dance.mp4", "file": "<base64>"}, got a number`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("%v\ndoes not say %q", err, w)
+		}
+	}
+}

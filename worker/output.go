@@ -145,7 +145,7 @@ func (r *jobRun) collect(ctx context.Context, res *comfy.Result) (*Output, error
 	}
 	if r.applied != nil {
 		for name, v := range r.applied.Values {
-			if prm, ok := r.h.cfg.Manifest.Param(name); ok && (prm.Type == comfy.ParamImage || prm.Type == comfy.ParamMask) {
+			if prm, ok := r.h.cfg.Manifest.Param(name); ok && prm.IsFile() {
 				continue
 			}
 			if out.Params == nil {

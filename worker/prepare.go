@@ -54,13 +54,32 @@ type jobRun struct {
 
 // upload is one file the job sends to ComfyUI.
 type upload struct {
-	field  string // where it came from: "images[0]" or "params.target"
-	name   string // the client's name ("" for a param)
-	server string // the name it is stored under: <tag>_<name>
-	source []byte // as sent: base64, data: URI or URL
-	data   []byte // the file
-	info   imageInfo
-	param  *comfy.Param // the param it fills, if any
+	field   string // where it came from: "images[0]", "files[0]" or "params.target"
+	dataKey string // the entry's key holding the file: "image" or "file" ("" for a param)
+	name    string // the client's name ("" for a param)
+	server  string // the name it is stored under: <tag>_<name>
+	source  []byte // as sent: base64, data: URI or URL
+	data    []byte // the file
+	info    fileInfo
+	param   *comfy.Param // the param it fills, if any
+}
+
+// dataField is the input field holding the file: "images[0].image",
+// "files[1].file" or "params.target".
+func (u *upload) dataField() string {
+	if u.dataKey == "" {
+		return u.field
+	}
+	return u.field + "." + u.dataKey
+}
+
+// accepts returns the kinds of file the upload may be: its param's, or
+// any (nil) for an entry of images or files.
+func (u *upload) accepts() []string {
+	if u.param == nil {
+		return nil
+	}
+	return u.param.Accepts()
 }
 
 func (h *Handler) newRun(job *serverless.Job) *jobRun {
@@ -97,9 +116,9 @@ func (r *jobRun) prepare(ctx context.Context) error {
 	var inProbs, wfProbs problems
 	r.checkOutputOptions(&inProbs)
 	r.resolveWorkflow(&inProbs)
-	r.planImages(&inProbs)
+	r.planFiles(&inProbs)
 	if len(inProbs) == 0 {
-		r.loadImages(ctx, &inProbs)
+		r.loadFiles(ctx, &inProbs)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
@@ -218,31 +237,36 @@ func workflowMessage(err error) string {
 	return strings.TrimPrefix(err.Error(), "comfy: ")
 }
 
-// planImages checks the images' names and sizes and plans their uploads;
-// image params are planned too. No data is decoded yet.
-func (r *jobRun) planImages(probs *problems) {
+// planFiles checks the names of the job's images and files and plans
+// their uploads; file params are planned too. No data is decoded yet.
+func (r *jobRun) planFiles(probs *problems) {
 	lim := &r.h.cfg.Limits
 	byName := map[string]*upload{}
-	for i, img := range r.in.Images {
-		field := fmt.Sprintf("images[%d]", i)
-		if img.Name == "" {
-			continue // reported by DecodeInput
+	add := func(field, dataKey, name string, source []byte) {
+		if name == "" {
+			return // reported by DecodeInput
 		}
-		if msg := checkFileName(img.Name); msg != "" {
-			probs.add(field+".name", "%q %s", truncate(img.Name, 60), msg)
-			continue
+		if msg := checkFileName(name); msg != "" {
+			probs.add(field+".name", "%q %s", truncate(name, 60), msg)
+			return
 		}
-		if prev, dup := byName[img.Name]; dup {
-			probs.add(field+".name", "%q is also the name of %s; give every image its own name", img.Name, prev.field)
-			continue
+		if prev, dup := byName[name]; dup {
+			probs.add(field+".name", "%q is also the name of %s; give every file its own name", name, prev.field)
+			return
 		}
-		u := &upload{field: field, name: img.Name, server: r.tag + "_" + img.Name, source: img.Image}
-		byName[img.Name] = u
+		u := &upload{field: field, dataKey: dataKey, name: name, server: r.tag + "_" + name, source: source}
+		byName[name] = u
 		r.uploads = append(r.uploads, u)
+	}
+	for i, img := range r.in.Images {
+		add(fmt.Sprintf("images[%d]", i), "image", img.Name, img.Image)
+	}
+	for i, f := range r.in.Files {
+		add(fmt.Sprintf("files[%d]", i), "file", f.Name, f.File)
 	}
 	if m := r.h.cfg.Manifest; m != nil {
 		for _, prm := range m.Params() {
-			if prm.Type != comfy.ParamImage && prm.Type != comfy.ParamMask {
+			if !prm.IsFile() {
 				continue
 			}
 			raw, given := r.in.Params[prm.Name]
@@ -256,9 +280,13 @@ func (r *jobRun) planImages(probs *problems) {
 				probs.add(field, "%v", err)
 				continue
 			}
+			noun := "file"
+			if prm.Type == comfy.ParamImage || prm.Type == comfy.ParamMask {
+				noun = "image"
+			}
 			if u, ok := byName[string(v)]; ok {
 				if u.param != nil {
-					probs.add(field, "image %q already fills param `%s`; send one image per param", string(v), u.param.Name)
+					probs.add(field, "%s %q already fills param `%s`; send one %s per param", noun, string(v), u.param.Name, noun)
 					continue
 				}
 				u.param = prm
@@ -269,18 +297,19 @@ func (r *jobRun) planImages(probs *problems) {
 				for _, u := range r.uploads {
 					names = append(names, u.name)
 				}
-				have := "no images were sent"
+				have := "no images or files were sent"
 				if len(names) > 0 {
-					have = "images has " + strings.Join(names, ", ")
+					have = "the job sent " + strings.Join(names, ", ")
 				}
-				probs.add(field, "%q names no image of this job (%s); send the image itself as base64, a data: URI or an https URL, or add it to images", truncate(string(v), 60), have)
+				probs.add(field, "%q names no %s of this job (%s); send the %s itself as base64, a data: URI or an https URL, or add it to images or files",
+					truncate(string(v), 60), noun, have, noun)
 				continue
 			}
 			r.uploads = append(r.uploads, &upload{field: field, server: r.tag + "_" + prm.Name, source: v, param: prm})
 		}
 	}
 	if len(r.uploads) > lim.MaxImages {
-		probs.add("images", "%d images, over the limit of %d per job", len(r.uploads), lim.MaxImages)
+		probs.add("images", "%d files, over the limit of %d per job", len(r.uploads), lim.MaxImages)
 	}
 }
 
@@ -311,18 +340,22 @@ func checkFileName(name string) string {
 	return ""
 }
 
-// loadImages decodes or fetches every planned upload and checks it is an
-// image within the limits. The running total is checked as files arrive,
-// so a job of many large URLs is stopped at the per-job limit rather than
-// after downloading them all.
-func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
+// loadFiles decodes or fetches every planned upload and checks it is a
+// file of a kind it may be, within the limits. The running total is
+// checked as files arrive, so a job of many large URLs is stopped at the
+// per-job limit rather than after downloading them all.
+func (r *jobRun) loadFiles(ctx context.Context, probs *problems) {
 	lim := &r.h.cfg.Limits
 	errs := make([]error, len(r.uploads))
 	var (
 		mu    sync.Mutex
 		total int64
 	)
-	overTotal := fmt.Errorf("the job's images come to more than the %s limit per job; send fewer or smaller images", formatSize(lim.MaxInputBytes))
+	noun := "images"
+	if len(r.in.Files) > 0 || slices.ContainsFunc(r.uploads, func(u *upload) bool { return u.param != nil && u.param.Type != comfy.ParamImage && u.param.Type != comfy.ParamMask }) {
+		noun = "files"
+	}
+	overTotal := fmt.Errorf("the job's %s come to more than the %s limit per job; send fewer or smaller %s", noun, formatSize(lim.MaxInputBytes), noun)
 	// admit adds a file to the total, or refuses it when the job is over.
 	admit := func(n int) error {
 		mu.Lock()
@@ -338,7 +371,7 @@ func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 	for i, u := range r.uploads {
 		if isURL(u.source) {
 			g.Go(func() error {
-				data, err := r.h.fetch.fetch(ctx, string(u.source), r.h.cfg.URLs.MaxBytes)
+				data, err := r.h.fetch.fetchFile(ctx, string(u.source), r.urlLimit(u))
 				if err != nil {
 					errs[i] = fmt.Errorf("fetching %s: %w", redactURL(string(u.source)), err)
 					return nil
@@ -352,7 +385,13 @@ func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 			})
 			continue
 		}
-		data, err := decodeImageString(u.source, lim.MaxImageBytes)
+		var data []byte
+		var err error
+		if k := u.accepts(); len(k) == 1 && k[0] == comfy.MediaImage {
+			data, err = decodeImageString(u.source, lim.MaxImageBytes)
+		} else {
+			data, err = decodeFileString(u.source, max(lim.MaxImageBytes, lim.MaxVideoBytes))
+		}
 		if err == nil {
 			err = admit(len(data))
 		}
@@ -364,10 +403,7 @@ func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 	}
 	_ = g.Wait()
 	for i, u := range r.uploads {
-		field := u.field
-		if u.name != "" {
-			field += ".image"
-		}
+		field := u.dataField()
 		if errs[i] != nil {
 			if errors.Is(errs[i], overTotal) {
 				field = "images"
@@ -379,11 +415,7 @@ func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 			}
 			continue
 		}
-		if int64(len(u.data)) > lim.MaxImageBytes {
-			probs.add(field, "%s, over the %s limit per image; scale it down", formatSize(int64(len(u.data))), formatSize(lim.MaxImageBytes))
-			continue
-		}
-		info, err := inspectImage(u.data, lim)
+		info, err := r.checkFile(u)
 		if err != nil {
 			probs.add(field, "%v", err)
 			continue
@@ -392,13 +424,97 @@ func (r *jobRun) loadImages(ctx context.Context, probs *problems) {
 		if u.name == "" {
 			u.server += info.ext()
 		}
-		if u.param != nil {
-			if err := u.param.CheckImageSize(info.width, info.height); err != nil {
-				probs.add("params."+u.param.Name, "%s", strings.TrimPrefix(err.Error(), "param `"+u.param.Name+"`: "))
+		if prm := u.param; prm != nil {
+			var errs []error
+			if info.width > 0 && (prm.Type == comfy.ParamImage || prm.Type == comfy.ParamMask) {
+				errs = append(errs, prm.CheckImageSize(info.width, info.height))
+			}
+			errs = append(errs, prm.CheckFileSize(int64(len(u.data))))
+			if info.seconds > 0 {
+				errs = append(errs, prm.CheckDuration(info.seconds))
+			}
+			for _, err := range errs {
+				if err != nil {
+					probs.add("params."+prm.Name, "%s", strings.TrimPrefix(err.Error(), "param `"+prm.Name+"`: "))
+				}
 			}
 		}
 		u.source = nil // the decoded data is all that is needed now
 	}
+}
+
+// urlLimit says how large a download of u may be, given its first bytes:
+// a video or audio file (by those bytes, or by its param's kind) gets the
+// video limit, anything else the image limit.
+func (r *jobRun) urlLimit(u *upload) func(head []byte) (int64, string) {
+	pol := &r.h.cfg.URLs
+	return func(head []byte) (int64, string) {
+		k := u.accepts()
+		if f := sniffFormat(head); isVideoOrAudio(f) || f == "gif" && len(k) > 0 && !slices.Contains(k, comfy.MediaImage) {
+			return pol.MaxVideoBytes, "video or audio file"
+		}
+		return pol.MaxBytes, "image"
+	}
+}
+
+// checkFile checks an upload's data: its format, by its first bytes; that
+// it is a kind of file the upload may be (an image param's file must be an
+// image); the size limit of its kind; and its structure, reading its size
+// or length from its header.
+func (r *jobRun) checkFile(u *upload) (fileInfo, error) {
+	lim := &r.h.cfg.Limits
+	data := u.data
+	accepts := u.accepts()
+	format := sniffFormat(data)
+	info := fileInfo{format: format}
+	if _, known := formats[format]; known && !isContainer(format) && accepts != nil && !info.canBe(accepts) {
+		// (A container's kind is known once its tracks are read.)
+		return info, mismatch(u, info)
+	}
+	limit, per, hint := lim.MaxImageBytes, "image", "scale it down"
+	if isVideoOrAudio(format) || format == "gif" && accepts != nil && !slices.Contains(accepts, comfy.MediaImage) {
+		limit, per, hint = lim.MaxVideoBytes, "video or audio file", "send a shorter or smaller file"
+	}
+	if int64(len(data)) > limit {
+		return info, fmt.Errorf("%s, over the %s limit per %s; %s", formatSize(int64(len(data))), formatSize(limit), per, hint)
+	}
+	switch {
+	case format == "":
+		if len(accepts) == 1 && accepts[0] == comfy.MediaImage {
+			return info, notAnImage(data)
+		}
+		return info, notMedia(data, accepts)
+	case slices.Contains(formats[format].kinds, comfy.MediaImage):
+		img, err := inspectImage(data, lim)
+		if err != nil {
+			return info, err
+		}
+		info.width, info.height = img.width, img.height
+		if format == "gif" {
+			info.seconds = gifSeconds(data)
+		}
+	case formats[format].name != "":
+		var err error
+		if info, err = inspectMedia(format, data); err != nil {
+			return info, err
+		}
+		if accepts != nil && !info.canBe(accepts) {
+			return info, mismatch(u, info)
+		}
+	default:
+		return info, notMedia(data, accepts)
+	}
+	return info, nil
+}
+
+// mismatch explains that a param's file is of a kind the param does not
+// take.
+func mismatch(u *upload, info fileInfo) error {
+	what := info.describe()
+	if isContainer(info.format) && !info.canBe([]string{comfy.MediaVideo}) {
+		what += " with sound only"
+	}
+	return fmt.Errorf("this is %s; param `%s` takes %s", what, u.param.Name, describeKinds(u.accepts()))
 }
 
 // checkWorkflow checks the workflow against the server's node classes,
@@ -444,9 +560,9 @@ func (r *jobRun) checkWorkflow(ctx context.Context, inProbs, wfProbs *problems) 
 
 	// Files: the job's names become its unique server names, and every file
 	// a node loads must come with the job.
-	served := map[string]bool{}
+	served := map[string]*upload{}
 	for _, u := range r.uploads {
-		served[u.server] = true
+		served[u.server] = u
 		if u.name != "" {
 			r.wf.RenameFile(info, u.name, u.server)
 		}
@@ -456,12 +572,17 @@ func (r *jobRun) checkWorkflow(ctx context.Context, inProbs, wfProbs *problems) 
 		if !paramsOK || len(*inProbs) > 0 {
 			break // the files would be placeholders, or already reported
 		}
-		if fi.Value == "" || fi.Kind != "image" {
+		if fi.Value == "" {
 			continue
 		}
 		bare, ann := splitAnnotation(fi.Value)
-		if served[bare] && (ann == "" || ann == " [input]") {
+		if u := served[bare]; u != nil && (ann == "" || ann == " [input]") {
 			used[bare] = true
+			if !u.info.canBe([]string{fi.Kind}) {
+				field := u.dataField()
+				*inProbs = append(*inProbs, Problem{Field: field, Node: fi.Node, ClassType: fi.Class, Input: fi.Input,
+					Message: fmt.Sprintf("loads %q, which is %s, but %s reads %s; %s", displayName(u), u.info.describe(), fi.Class, kindFormats[fi.Kind], loaderHint(fi.Kind, u.info))})
+			}
 			continue
 		}
 		if r.h.cfg.AllowServerFiles {
@@ -473,12 +594,12 @@ func (r *jobRun) checkWorkflow(ctx context.Context, inProbs, wfProbs *problems) 
 				names = append(names, fmt.Sprintf("%q", u.name))
 			}
 		}
-		sent := "no images were sent"
+		sent := "no images or files were sent"
 		if len(names) > 0 {
 			sent = "the job sent " + strings.Join(names, ", ")
 		}
 		*inProbs = append(*inProbs, Problem{Field: "images", Node: fi.Node, ClassType: fi.Class, Input: fi.Input,
-			Message: fmt.Sprintf("loads %q, which is not among the job's images (%s); add it to images with that name", fi.Value, sent)})
+			Message: fmt.Sprintf("loads %q, which is not among the job's images and files (%s); add it to images (or files) with that name", fi.Value, sent)})
 	}
 	for _, u := range r.uploads {
 		if u.name != "" && u.param == nil && !used[u.server] && len(*inProbs) == 0 {
@@ -507,7 +628,27 @@ func (r *jobRun) checkWorkflow(ctx context.Context, inProbs, wfProbs *problems) 
 	return nil
 }
 
-// params returns the job's params for the manifest, with image params
+// displayName is how a message names an upload: the job's name for it, or
+// its param.
+func displayName(u *upload) string {
+	if u.name != "" {
+		return u.name
+	}
+	return u.field
+}
+
+// loaderHint says what to do about a file a loader node cannot read.
+func loaderHint(kind string, info fileInfo) string {
+	switch {
+	case kind == comfy.MediaImage && info.canBe([]string{comfy.MediaVideo}):
+		return "load it with a video loader such as VHS_LoadVideo, or send an animated GIF"
+	case kind == comfy.MediaVideo && info.canBe([]string{comfy.MediaImage}):
+		return "load it with LoadImage, or send a video"
+	}
+	return "send " + kindFormats[kind] + " there"
+}
+
+// params returns the job's params for the manifest, with file params
 // replaced by the names their files are uploaded under.
 func (r *jobRun) params() map[string]any {
 	params := make(map[string]any, len(r.in.Params))

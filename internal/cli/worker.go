@@ -81,6 +81,7 @@ type handlerFlags struct {
 	AllowServerFiles bool
 	KeepFiles        bool
 	MaxImageMB       float64
+	MaxVideoMB       float64
 	MaxInputMB       float64
 	MaxImageSide     int
 	MaxMegapixels    float64
@@ -104,7 +105,8 @@ func (hf *handlerFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&hf.AllowServerFiles, "allow-server-files", false, "let workflows load files already on the ComfyUI server, not only the job's images")
 	fl.BoolVar(&hf.KeepFiles, "keep-files", false, "keep each job's inputs, outputs and history in ComfyUI (for debugging)")
 	fl.Float64Var(&hf.MaxImageMB, "max-image-mb", float64(worker.MaxImageBytesDefault)/(1<<20), "largest input image in MB")
-	fl.Float64Var(&hf.MaxInputMB, "max-input-mb", float64(worker.MaxInputBytesDefault)/(1<<20), "largest total of a job's input images in MB")
+	fl.Float64Var(&hf.MaxVideoMB, "max-video-mb", float64(worker.MaxVideoBytesDefault)/(1<<20), "largest input video or audio file in MB, base64 or downloaded (ComfyUI's --max-upload-size is the ceiling)")
+	fl.Float64Var(&hf.MaxInputMB, "max-input-mb", float64(worker.MaxInputBytesDefault)/(1<<20), "largest total of a job's input files in MB")
 	fl.IntVar(&hf.MaxImageSide, "max-image-side", worker.MaxImageSideDefault, "largest input image width or height in pixels")
 	fl.Float64Var(&hf.MaxMegapixels, "max-megapixels", float64(worker.MaxImagePixelsDefault)/1e6, "largest input image in megapixels")
 	fl.BoolVar(&hf.DecodeImages, "decode-images", false, "decode every input image fully before the job runs (by default structure and header are checked)")
@@ -140,8 +142,8 @@ func (hf *handlerFlags) config(getenv func(string) string) (*worker.Config, erro
 	switch {
 	case hf.JobTimeout < 0:
 		return nil, usageErrorf("--job-timeout %s: want a positive duration, or 0 for no limit", hf.JobTimeout)
-	case hf.MaxImageMB <= 0 || hf.MaxInputMB <= 0 || hf.MaxImageSide <= 0 || hf.MaxMegapixels <= 0:
-		return nil, usageErrorf("--max-image-mb, --max-input-mb, --max-image-side and --max-megapixels must be positive")
+	case hf.MaxImageMB <= 0 || hf.MaxVideoMB < 0 || hf.MaxInputMB <= 0 || hf.MaxImageSide <= 0 || hf.MaxMegapixels <= 0:
+		return nil, usageErrorf("--max-image-mb, --max-video-mb, --max-input-mb, --max-image-side and --max-megapixels must be positive")
 	case hf.URLTimeout <= 0:
 		return nil, usageErrorf("--url-timeout %s: want a positive duration", hf.URLTimeout)
 	case hf.Manifest != "" && hf.Package != "":
@@ -157,6 +159,7 @@ func (hf *handlerFlags) config(getenv func(string) string) (*worker.Config, erro
 		ComfyOrgAPIKey:   strings.TrimSpace(getenv(envComfyOrgAPIKey)),
 		Limits: worker.Limits{
 			MaxImageBytes:  int64(hf.MaxImageMB * (1 << 20)),
+			MaxVideoBytes:  int64(hf.MaxVideoMB * (1 << 20)),
 			MaxInputBytes:  int64(hf.MaxInputMB * (1 << 20)),
 			MaxImageSide:   hf.MaxImageSide,
 			MaxImagePixels: int64(hf.MaxMegapixels * 1e6),

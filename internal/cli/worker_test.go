@@ -73,7 +73,7 @@ func TestWorkerParsesFlags(t *testing.T) {
 
 func TestWorkerHandlerConfig(t *testing.T) {
 	t.Parallel()
-	hf := &handlerFlags{MaxImageMB: 2, MaxInputMB: 8, MaxImageSide: 4096, MaxMegapixels: 16, URLTimeout: time.Second}
+	hf := &handlerFlags{MaxImageMB: 2, MaxVideoMB: 50, MaxInputMB: 8, MaxImageSide: 4096, MaxMegapixels: 16, URLTimeout: time.Second}
 	cfg, err := hf.config(envMap(map[string]string{
 		envReadyIntervalMS: "25", envReadyMaxRetries: "40", envReconnectAttempts: "0", envReconnectDelayS: "1.5",
 		envComfyOrgAPIKey: "org-key", envBucketEndpoint: "https://bkt1.s3.eu-west-1.amazonaws.com", envBucketAccessKey: "AKIA1",
@@ -85,6 +85,9 @@ func TestWorkerHandlerConfig(t *testing.T) {
 	if cfg.ReadyInterval != 25*time.Millisecond || cfg.ReadyAttempts != 40 || cfg.ReconnectAttempts != -1 || cfg.ReconnectDelay != 1500*time.Millisecond ||
 		cfg.ComfyOrgAPIKey != "org-key" || cfg.JobTimeout != 90*time.Second || cfg.Limits.MaxImageBytes != 2<<20 || cfg.Limits.MaxImagePixels != 16e6 {
 		t.Errorf("config = %+v", cfg)
+	}
+	if cfg.Limits.MaxVideoBytes != 50<<20 {
+		t.Errorf("max video bytes = %d, want 50 MB", cfg.Limits.MaxVideoBytes)
 	}
 	if s := cfg.S3; s == nil || s.EndpointURL != "https://bkt1.s3.eu-west-1.amazonaws.com" || s.SecretAccessKey != "s3-secret" || s.Prefix != "comfy" || s.URLExpiry != 2*time.Hour {
 		t.Errorf("S3 = %+v", cfg.S3)
