@@ -352,7 +352,9 @@ func (r *jobRun) loadFiles(ctx context.Context, probs *problems) {
 		total int64
 	)
 	noun := "images"
-	if len(r.in.Files) > 0 || slices.ContainsFunc(r.uploads, func(u *upload) bool { return u.param != nil && u.param.Type != comfy.ParamImage && u.param.Type != comfy.ParamMask }) {
+	if len(r.in.Files) > 0 || slices.ContainsFunc(r.uploads, func(u *upload) bool {
+		return u.param != nil && u.param.Type != comfy.ParamImage && u.param.Type != comfy.ParamMask
+	}) {
 		noun = "files"
 	}
 	overTotal := fmt.Errorf("the job's %s come to more than the %s limit per job; send fewer or smaller %s", noun, formatSize(lim.MaxInputBytes), noun)
