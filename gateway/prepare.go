@@ -65,6 +65,8 @@ func loadPackage(fsys fs.FS, workflow string) (*pkg, error) {
 			p.images = append(p.images, prm)
 		case comfy.ParamMask:
 			p.images = append(p.images, prm)
+		case comfy.ParamVideo, comfy.ParamAudio, comfy.ParamFile:
+			return nil, fmt.Errorf("gateway: param %q is a %s; the gateway takes image and mask files only (send videos and audio to the worker directly)", prm.Name, prm.Type)
 		}
 	}
 	return p, nil

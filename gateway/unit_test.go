@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/comfypod/comfypod/gateway/store"
@@ -145,5 +146,19 @@ func TestWatcherSync(t *testing.T) {
 	w.sync(nil, time.Now().Add(time.Second))
 	if w.size() != 0 {
 		t.Fatalf("watching %d jobs after a renewal holding none", w.size())
+	}
+}
+
+// A package with a video param is refused: the gateway uploads image and
+// mask files only.
+func TestLoadPackageRefusesVideoParams(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{
+		ManifestFile: {Data: []byte(`{"workflows": {"default": "w.json"}, "params": [
+		  {"name": "motion_video", "type": "video", "required": true, "bind": {"default": [{"node": "1", "input": "video", "class_type": "VHS_LoadVideo"}]}}]}`)},
+		"w.json": {Data: []byte(`{"1": {"class_type": "VHS_LoadVideo", "inputs": {"video": "a.mp4"}}}`)},
+	}
+	if _, err := loadPackage(fsys, ""); err == nil || !strings.Contains(err.Error(), `param "motion_video" is a video; the gateway takes image and mask files only`) {
+		t.Errorf("loadPackage: %v", err)
 	}
 }
