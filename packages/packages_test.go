@@ -474,3 +474,54 @@ func abs(v int) int {
 	}
 	return v
 }
+
+// vhsLoadVideo is VHS_LoadVideo as VideoHelperSuite declares it in
+// /object_info: its files a plain list of the input folder's videos,
+// force_rate a FLOAT up to 60.
+const vhsLoadVideo = `{"VHS_LoadVideo": {"input": {"required": {"video": [["dance.mp4"]],
+  "force_rate": ["FLOAT", {"default": 0, "min": 0, "max": 60, "step": 1, "disable": 0}],
+  "custom_width": ["INT", {"default": 0, "min": 0, "max": 8192, "disable": 0}], "custom_height": ["INT", {"default": 0, "min": 0, "max": 8192, "disable": 0}],
+  "frame_load_cap": ["INT", {"default": 0, "min": 0, "max": 9223372036854775807, "step": 1, "disable": 0}],
+  "skip_first_frames": ["INT", {"default": 0, "min": 0, "max": 9223372036854775807, "step": 1}],
+  "select_every_nth": ["INT", {"default": 1, "min": 1, "max": 9223372036854775807, "step": 1}]},
+  "optional": {"meta_batch": ["VHS_BatchManager"], "vae": ["VAE"]}, "hidden": {"unique_id": "UNIQUE_ID"}},
+  "input_order": {"required": ["video", "force_rate", "custom_width", "custom_height", "frame_load_cap", "skip_first_frames", "select_every_nth"], "optional": ["meta_batch", "vae"]},
+  "output": ["IMAGE", "INT", "AUDIO", "VHS_VIDEOINFO"], "output_is_list": [false, false, false, false], "output_name": ["IMAGE", "frame_count", "audio", "video_info"],
+  "name": "VHS_LoadVideo", "display_name": "Load Video (Upload)", "description": "", "python_module": "custom_nodes.ComfyUI-VideoHelperSuite",
+  "category": "Video Helper Suite", "output_node": false}}`
+
+// TestDanceSCAILMotionVideo: the driving video is a video param, read by
+// VHS_LoadVideo in the default workflow (its bindings fit the node as
+// VideoHelperSuite declares it) and by LoadImage, which reads animated
+// GIFs, in the preview; the job files send it as a GIF, which both read.
+func TestDanceSCAILMotionVideo(t *testing.T) {
+	t.Parallel()
+	m, wfs := load(t, packages.DanceSCAIL)
+	p, ok := m.Param("motion_video")
+	if !ok || p.Type != comfy.ParamVideo || !p.Required {
+		t.Fatalf("motion_video = %+v", p)
+	}
+	if got := p.Bindings["default"]; !slices.Equal(got, []comfy.Binding{{Node: "20", Input: "video", ClassType: "VHS_LoadVideo"}}) {
+		t.Errorf("default binding %v", got)
+	}
+	if got := p.Bindings["preview"]; !slices.Equal(got, []comfy.Binding{{Node: "20", Input: "image", ClassType: "LoadImage"}}) {
+		t.Errorf("preview binding %v", got)
+	}
+	info, err := comfy.ParseObjectInfo([]byte(vhsLoadVideo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Check(wfs["default"], "default", info); err != nil {
+		t.Errorf("the default workflow against VHS_LoadVideo's declaration: %v", err)
+	}
+	fsys, _ := packages.FS(packages.DanceSCAIL)
+	for _, file := range []string{"test_input.json", "warmup.json", ".runpod/tests.json"} {
+		data, err := fs.ReadFile(fsys, file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(data, []byte(`"motion_video": "motion.gif"`)) || !bytes.Contains(data, []byte(`"name": "motion.gif"`)) {
+			t.Errorf("%s does not send the driving motion as motion.gif", file)
+		}
+	}
+}
