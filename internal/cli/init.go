@@ -50,8 +50,9 @@ test_input.json. The result passes comfypod lint with no finding.
 Templates:
   image-brush  FLUX.1 Fill + Redux style transfer into a masked area, with a
                model-free preview workflow
-  video        SCAIL character animation to a dance video (WanVideoWrapper,
-               VHS_VideoCombine), with a model-free preview workflow
+  video        SCAIL character animation to a dance video: a driving video
+               in (VHS_LoadVideo, a video param), an MP4 out
+               (VHS_VideoCombine), with a model-free preview workflow
   blank        a minimal model-free workflow that runs on the comfypod engine
 
 The package name (--name, default: the folder's name) replaces the template's

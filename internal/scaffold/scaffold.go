@@ -88,7 +88,7 @@ func Templates() []Template {
 		},
 		{
 			Name:    TemplateVideo,
-			Summary: "animate a character image into a dance video (SCAIL on WanVideoWrapper, video out through VHS_VideoCombine), with a model-free preview",
+			Summary: "animate a character image into a dance video (SCAIL on WanVideoWrapper, a driving video in through VHS_LoadVideo, the video out through VHS_VideoCombine), with a model-free preview",
 			Package: packages.DanceSCAIL,
 			Title:   "Dance SCAIL",
 			files:   packages.DanceSCAILFS(),
