@@ -3,9 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	_ "image/gif" // decoders for isImageFile's image.DecodeConfig
+	_ "image/jpeg"
+	_ "image/png"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +23,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	_ "golang.org/x/image/webp"
 
 	"github.com/comfypod/comfypod/runpod"
 )
@@ -44,6 +50,9 @@ type RunOptions struct {
 	WorkflowFile string
 	// Images are NAME=PATH pairs sent as input.images.
 	Images []string
+	// Files are NAME=PATH pairs of any file (videos, audio) sent as
+	// input.images byte for byte.
+	Files []string
 	// MaxSide downscales --image files whose longer side is larger.
 	MaxSide int
 	// Sets are NODE.INPUT=VALUE edits applied to the workflow.
@@ -77,8 +86,11 @@ func NewCmdRun(f *Factory, runF func(context.Context, *RunOptions) error) *cobra
 files it returns.
 
 The job's input is built from --workflow (an API-format workflow, sent as
-input.workflow), --image (input images, sent as input.images as base64), and
---set (edits to the workflow's node inputs); or taken whole from --input.
+input.workflow), --image (input images, sent as input.images as base64),
+--file (any other input file — a video, audio — sent byte for byte in
+input.images too, where worker-comfyui and comfypod's worker both take it),
+and --set (edits to the workflow's node inputs); or taken whole from --input,
+to which --image and --file add their files.
 --set NODE.INPUT=VALUE changes one input: VALUE is read as a JSON number or
 boolean, else as text; "random" gives a number input a random value (the seed
 used is printed, so a run can be repeated).
@@ -99,14 +111,15 @@ RunPod; 2 bad flags; 3 the API key was refused; 4 unknown endpoint or job;
       --image input-2.png=style.png --image mask.png=mask.png --max-side 1024 \
       --set 689.seed=random --set 658.text="a watercolor cat" --out ./out
   comfypod run --input job.json --sync --json > status.json
+  comfypod run --input dance.json --image character.png=me.png --file motion.mp4=dance.mp4 --out ./out
   echo '{"prompt": "hello"}' | comfypod run --input - --timeout 2m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.Conn.resolve(opts.Getenv); err != nil {
 				return err
 			}
-			if opts.WorkflowFile == "" && opts.InputFile == "" && len(opts.Images) == 0 {
-				return usageErrorf("nothing to send: give --workflow FILE, --input FILE or --image NAME=PATH")
+			if opts.WorkflowFile == "" && opts.InputFile == "" && len(opts.Images) == 0 && len(opts.Files) == 0 {
+				return usageErrorf("nothing to send: give --workflow FILE, --input FILE, --image NAME=PATH or --file NAME=PATH")
 			}
 			if opts.Timeout < 0 {
 				return usageErrorf("--timeout %s: want a positive duration, or 0 to wait as long as it takes", opts.Timeout)
@@ -124,6 +137,7 @@ RunPod; 2 bad flags; 3 the API key was refused; 4 unknown endpoint or job;
 	fl := cmd.Flags()
 	fl.StringVar(&opts.WorkflowFile, "workflow", "", "API-format workflow `FILE`, sent as input.workflow")
 	fl.StringArrayVar(&opts.Images, "image", nil, "input image `NAME=PATH`, sent as input.images (repeatable)")
+	fl.StringArrayVar(&opts.Files, "file", nil, "input file `NAME=PATH` of any kind (a video, audio), sent as is in input.images (repeatable)")
 	fl.IntVar(&opts.MaxSide, "max-side", 0, "downscale --image files to at most this many `pixels` on their longer side")
 	fl.StringArrayVar(&opts.Sets, "set", nil, "edit a workflow input: `NODE.INPUT=VALUE` (repeatable), e.g. 689.seed=random")
 	fl.StringVar(&opts.InputFile, "input", "", "JSON `FILE` holding the job's whole input (- for stdin)")
@@ -321,7 +335,7 @@ func (o *RunOptions) buildInput() (json.RawMessage, []string, error) {
 		input["workflow"] = edited
 		notes = applied
 	}
-	if len(o.Images) > 0 {
+	if len(o.Images) > 0 || len(o.Files) > 0 {
 		images, err := o.images(input["images"])
 		if err != nil {
 			return nil, nil, err
@@ -397,8 +411,8 @@ func checkAPIWorkflow(b []byte) error {
 	return nil
 }
 
-// images adds the --image files to the input's images list, replacing
-// entries of the same name.
+// images adds the --image and --file files to the input's images list,
+// replacing entries of the same name.
 func (o *RunOptions) images(existing json.RawMessage) (json.RawMessage, error) {
 	var list []map[string]json.RawMessage
 	if len(existing) > 0 && string(existing) != "null" {
@@ -406,18 +420,7 @@ func (o *RunOptions) images(existing json.RawMessage) (json.RawMessage, error) {
 			return nil, usageErrorf("the input's \"images\" is not a list of {\"name\", \"image\"} objects: %v", err)
 		}
 	}
-	for _, spec := range o.Images {
-		name, path, ok := strings.Cut(spec, "=")
-		if !ok {
-			name, path = filepath.Base(spec), spec
-		}
-		if name == "" || path == "" {
-			return nil, usageErrorf("--image %q: want NAME=PATH, e.g. input-1.png=./target.png", spec)
-		}
-		data, err := runpod.EncodeImageFile(path, &runpod.ImageOptions{MaxSide: o.MaxSide})
-		if err != nil {
-			return nil, usageErrorf("--image %s: %s", spec, strings.TrimPrefix(err.Error(), "runpod: "))
-		}
+	add := func(name, data string) {
 		nameJSON, _ := json.Marshal(name)
 		dataJSON, _ := json.Marshal(data)
 		entry := map[string]json.RawMessage{"name": nameJSON, "image": dataJSON}
@@ -428,7 +431,80 @@ func (o *RunOptions) images(existing json.RawMessage) (json.RawMessage, error) {
 			list = append(list, entry)
 		}
 	}
+	for _, spec := range o.Images {
+		name, path, err := fileSpec("--image", spec, "input-1.png=./target.png")
+		if err != nil {
+			return nil, err
+		}
+		if !isImageFile(path) {
+			return nil, usageErrorf("--image %s: not a PNG, JPEG, GIF or WEBP image; send videos, audio and other files with --file %s", spec, spec)
+		}
+		data, err := runpod.EncodeImageFile(path, &runpod.ImageOptions{MaxSide: o.MaxSide})
+		if err != nil {
+			return nil, usageErrorf("--image %s: %s", spec, strings.TrimPrefix(err.Error(), "runpod: "))
+		}
+		add(name, data)
+	}
+	for _, spec := range o.Files {
+		name, path, err := fileSpec("--file", spec, "motion.mp4=./dance.mp4")
+		if err != nil {
+			return nil, err
+		}
+		data, err := readInputFile(path)
+		if err != nil {
+			return nil, usageErrorf("--file %s: %v", spec, err)
+		}
+		add(name, base64.StdEncoding.EncodeToString(data))
+	}
 	return json.Marshal(list)
+}
+
+// fileSpec splits a NAME=PATH flag value; a bare PATH is named by its base
+// name.
+func fileSpec(flag, spec, example string) (name, path string, err error) {
+	name, path, ok := strings.Cut(spec, "=")
+	if !ok {
+		name, path = filepath.Base(spec), spec
+	}
+	if name == "" || path == "" {
+		return "", "", usageErrorf("%s %q: want NAME=PATH, e.g. %s", flag, spec, example)
+	}
+	return name, path, nil
+}
+
+// isImageFile says whether path holds an image EncodeImage reads, judged by
+// its header; an unreadable file is left for EncodeImageFile to report.
+func isImageFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	_, _, err = image.DecodeConfig(f)
+	return err == nil
+}
+
+// maxSentFile is the largest --file: RunPod's /runsync payload limit, less
+// the growth of base64.
+const maxSentFile = runpod.RunSyncPayloadLimit / 4 * 3
+
+// readInputFile reads a --file file whole, refusing one RunPod could not
+// take in a request.
+func readInputFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSentFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSentFile {
+		return nil, fmt.Errorf("more than the %s RunPod takes in a request once encoded as base64; put the file at an https URL and give the URL instead (in --input's params or images)",
+			humanBytes(int64(maxSentFile)))
+	}
+	return data, nil
 }
 
 // editWorkflow applies --set edits to a workflow given as a JSON object or
