@@ -3,13 +3,17 @@ package packages_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/png"
 	"io"
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -522,6 +526,70 @@ func TestDanceSCAILMotionVideo(t *testing.T) {
 		}
 		if !bytes.Contains(data, []byte(`"motion_video": "motion.gif"`)) || !bytes.Contains(data, []byte(`"name": "motion.gif"`)) {
 			t.Errorf("%s does not send the driving motion as motion.gif", file)
+		}
+	}
+}
+
+// TestDanceSCAILPreviewRefusesMP4: the preview reads the driving clip with
+// LoadImage, so an MP4 sent to it is refused before ComfyUI runs, with a
+// message that says what to send instead.
+func TestDanceSCAILPreviewRefusesMP4(t *testing.T) {
+	t.Parallel()
+	box := func(typ string, parts ...[]byte) []byte {
+		body := bytes.Join(parts, nil)
+		return append(append(binary.BigEndian.AppendUint32(nil, uint32(8+len(body))), typ...), body...)
+	}
+	mvhd := make([]byte, 100)
+	binary.BigEndian.PutUint32(mvhd[12:], 1000)
+	binary.BigEndian.PutUint32(mvhd[16:], 2000)
+	hdlr := append(append(make([]byte, 8), "vide"...), make([]byte, 13)...)
+	mp4 := bytes.Join([][]byte{box("ftyp", []byte("isom\x00\x00\x02\x00isom")),
+		box("moov", box("mvhd", mvhd), box("trak", box("mdia", box("hdlr", hdlr)))), box("mdat", make([]byte, 100))}, nil)
+
+	m, wfs := load(t, packages.DanceSCAIL)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := devstack.Start(ctx, &devstack.Config{Worker: worker.Config{Manifest: m, Workflows: wfs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := st.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	c, err := runpod.New(st.EndpointID(), runpod.WithBaseURL(st.BaseURL()), runpod.WithAPIKey(st.APIKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in struct {
+		Images []struct {
+			Name  string `json:"name"`
+			Image string `json:"image"`
+		} `json:"images"`
+	}
+	fsys, _ := packages.FS(packages.DanceSCAIL)
+	if err := json.Unmarshal(testInput(t, fsys), &in); err != nil {
+		t.Fatal(err)
+	}
+	job, err := c.Run(ctx, &runpod.Request{Input: map[string]any{
+		"workflow_name": "preview",
+		"params":        map[string]any{"character": in.Images[0].Image, "motion_video": base64.StdEncoding.EncodeToString(mp4), "frames": 17},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := job.Wait(ctx, nil)
+	if status != nil {
+		defer status.Close()
+	}
+	var je *runpod.JobError
+	if !errors.As(err, &je) {
+		t.Fatalf("the job did not fail: %v", err)
+	}
+	for _, w := range []string{"node 20 (LoadImage)", "loads the file of params.motion_video, which is an MP4 video, but LoadImage reads an image", "send an animated GIF"} {
+		if !strings.Contains(je.Message, w) {
+			t.Errorf("error %q\ndoes not say %q", je.Message, w)
 		}
 	}
 }

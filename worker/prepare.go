@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -583,7 +584,7 @@ func (r *jobRun) checkWorkflow(ctx context.Context, inProbs, wfProbs *problems) 
 			if !u.info.canBe([]string{fi.Kind}) {
 				field := u.dataField()
 				*inProbs = append(*inProbs, Problem{Field: field, Node: fi.Node, ClassType: fi.Class, Input: fi.Input,
-					Message: fmt.Sprintf("loads %q, which is %s, but %s reads %s; %s", displayName(u), u.info.describe(), fi.Class, kindFormats[fi.Kind], loaderHint(fi.Kind, u.info))})
+					Message: fmt.Sprintf("loads %s, which is %s, but %s reads %s; %s", displayName(u), u.info.describe(), fi.Class, kindFormats[fi.Kind], loaderHint(fi.Kind, u.info))})
 			}
 			continue
 		}
@@ -631,12 +632,12 @@ func (r *jobRun) checkWorkflow(ctx context.Context, inProbs, wfProbs *problems) 
 }
 
 // displayName is how a message names an upload: the job's name for it, or
-// its param.
+// its param's file.
 func displayName(u *upload) string {
 	if u.name != "" {
-		return u.name
+		return strconv.Quote(u.name)
 	}
-	return u.field
+	return "the file of " + u.field
 }
 
 // loaderHint says what to do about a file a loader node cannot read.
