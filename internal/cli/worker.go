@@ -102,7 +102,7 @@ func (hf *handlerFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&hf.WarmupRequired, "warmup-required", false, "do not serve jobs when the warm-up fails")
 	fl.DurationVar(&hf.JobTimeout, "job-timeout", 0, "interrupt ComfyUI and fail a job that runs longer (0: RunPod's executionTimeout decides; $"+envJobTimeout+")")
 	fl.BoolVar(&hf.RandomizeSeeds, "randomize-seeds", false, "give every seed input a fresh random value on each job (except params)")
-	fl.BoolVar(&hf.AllowServerFiles, "allow-server-files", false, "let workflows load files already on the ComfyUI server, not only the job's images")
+	fl.BoolVar(&hf.AllowServerFiles, "allow-server-files", false, "let workflows load files already on the ComfyUI server, not only the job's own")
 	fl.BoolVar(&hf.KeepFiles, "keep-files", false, "keep each job's inputs, outputs and history in ComfyUI (for debugging)")
 	fl.Float64Var(&hf.MaxImageMB, "max-image-mb", float64(worker.MaxImageBytesDefault)/(1<<20), "largest input image in MB")
 	fl.Float64Var(&hf.MaxVideoMB, "max-video-mb", float64(worker.MaxVideoBytesDefault)/(1<<20), "largest input video or audio file in MB, base64 or downloaded (ComfyUI's --max-upload-size is the ceiling)")
@@ -110,11 +110,11 @@ func (hf *handlerFlags) register(fl *pflag.FlagSet) {
 	fl.IntVar(&hf.MaxImageSide, "max-image-side", worker.MaxImageSideDefault, "largest input image width or height in pixels")
 	fl.Float64Var(&hf.MaxMegapixels, "max-megapixels", float64(worker.MaxImagePixelsDefault)/1e6, "largest input image in megapixels")
 	fl.BoolVar(&hf.DecodeImages, "decode-images", false, "decode every input image fully before the job runs (by default structure and header are checked)")
-	fl.BoolVar(&hf.NoURLInputs, "no-url-inputs", false, "refuse images given as URLs")
-	fl.BoolVar(&hf.AllowHTTPURLs, "allow-http-urls", false, "accept http:// image URLs (only https:// by default)")
-	fl.BoolVar(&hf.AllowPrivateURLs, "allow-private-urls", false, "accept image URLs on loopback, private and link-local addresses")
-	fl.StringSliceVar(&hf.URLAllow, "url-allow", nil, "addresses image URLs may use although not public: IP prefixes or IP:port (repeatable)")
-	fl.DurationVar(&hf.URLTimeout, "url-timeout", worker.URLTimeoutDefault, "time limit of one image download")
+	fl.BoolVar(&hf.NoURLInputs, "no-url-inputs", false, "refuse input files (images, videos, audio) given as URLs")
+	fl.BoolVar(&hf.AllowHTTPURLs, "allow-http-urls", false, "accept http:// input file URLs (only https:// by default)")
+	fl.BoolVar(&hf.AllowPrivateURLs, "allow-private-urls", false, "accept input file URLs on loopback, private and link-local addresses")
+	fl.StringSliceVar(&hf.URLAllow, "url-allow", nil, "addresses input file URLs may use although not public: IP prefixes or IP:port (repeatable)")
+	fl.DurationVar(&hf.URLTimeout, "url-timeout", worker.URLTimeoutDefault, "time limit of one input file download (raise it for large videos)")
 }
 
 // config builds the handler's configuration from the flags and the
@@ -318,8 +318,9 @@ It is the entrypoint of the worker image (docker/worker.Dockerfile) and reads
 RunPod's environment (RUNPOD_WEBHOOK_GET_JOB and friends).
 
 A job's input is worker-comfyui's ({"workflow": …, "images": [{"name",
-"image"}]}) plus named params of a package manifest, images as URLs, and
-output options; its output is {"images": [{"filename", "type", "data"}],
+"image"}]}) plus named params of a package manifest, input files as URLs,
+videos and audio (in images, or in "files": [{"name", "file"}]), and output
+options; its output is {"images": [{"filename", "type", "data"}],
 "videos": […], …} as base64 or S3 URLs. See docs/worker.md.
 
 Before the first job the worker waits for ComfyUI (polling while the process
