@@ -25,9 +25,12 @@
 // # Manifests
 //
 // A Manifest (ParseManifest; format in docs/manifest.md) names the inputs a
-// caller may set — seed, prompt, strength, target image — with their types,
-// limits and defaults, and binds each to node inputs of each workflow the
-// package ships, with the class each node must have. Manifest.Check verifies
+// caller may set — seed, prompt, strength, target image, driving video —
+// with their types, limits and defaults, and binds each to node inputs of
+// each workflow the package ships, with the class each node must have. A
+// file param (image, mask, video, audio, file) must bind to a loader of its
+// kind of file: a video param to VHS_LoadVideo or LoadVideo (or LoadImage,
+// for an animated GIF), an audio param to LoadAudio. Manifest.Check verifies
 // the bindings against a workflow; Manifest.Apply checks the bindings and the
 // values, collecting every problem, and only then writes the values:
 //

@@ -22,22 +22,28 @@
 //
 //	{"workflow": {…API format…} | "<the same as a JSON string>",
 //	 "images":   [{"name": "input-1.png", "image": "<base64 | data:image/png;base64,… | https://…>"}],
-//	 "params":   {"seed": 42, "prompt": "…", "target": "<an images name, base64, data: URI or URL>"},
+//	 "files":    [{"name": "pose.mp4", "file": "<base64 | data:video/mp4;base64,… | https://…>"}],
+//	 "params":   {"seed": 42, "prompt": "…", "target": "<an images or files name, base64, data: URI or URL>"},
 //	 "output":   {"format": "png|jpeg|webp", "upload": "s3|base64", "include_temp": false},
 //	 "comfy_org_api_key": "…"}
 //
 // Before anything is sent to ComfyUI, every part is checked and every
 // problem reported at once: the JSON (read without copying the image
 // strings, so megabytes of base64 cost milliseconds), file names (no
-// folders, no odd characters, no duplicates), images (base64, format,
-// truncation and checksums, size read from the header so decompression
-// bombs are refused unread, limits), URL inputs (fetched under an SSRF
-// guard that checks the address actually dialed, redirects included),
-// params against the package manifest and its node bindings, that every
-// file a LoadImage node names comes with the job, and the workflow against
-// the server's node schemas (unknown classes, links, ranges).
+// folders, no odd characters, no duplicates), input files (base64; the
+// format by the first bytes, never the name: images, videos — MP4/MOV,
+// WebM/MKV, GIF — and audio; truncation and checksums; an image's size read
+// from its header so decompression bombs are refused unread, a video's or
+// audio file's length and tracks from its index; limits, with a larger one
+// for videos), URL inputs (fetched under an SSRF guard that checks the
+// address actually dialed, redirects included), params against the package
+// manifest and its node bindings (a video param takes a video), that every
+// file a loader node names (LoadImage, VHS_LoadVideo, LoadAudio, …) comes
+// with the job and is of a kind it reads, and the workflow against the
+// server's node schemas (unknown classes, links, ranges).
 //
-// Then the images are uploaded under names unique to the job, the
+// Then the files are uploaded (ComfyUI's /upload/image stores any file in
+// input/) under names unique to the job, the
 // workflow's filename_prefix inputs made unique too, and the prompt queued
 // and followed over ComfyUI's websocket (reconnecting, or polling /history
 // when it drops). Progress goes to RunPod at most once per
@@ -77,10 +83,11 @@
 //
 //   - Outputs of every family are returned, not only "images"; temporary
 //     previews are left out unless asked for, as there.
-//   - Inputs may be URLs and manifest params; everything is validated first.
+//   - Inputs may be URLs, manifest params, videos and audio; everything is
+//     validated first.
 //   - REFRESH_WORKER works (comfypod worker passes it to the runtime).
-//   - A LoadImage of a file the job did not send is an error unless
-//     Config.AllowServerFiles is set.
+//   - A loader node (LoadImage, VHS_LoadVideo, LoadAudio, …) of a file the
+//     job did not send is an error unless Config.AllowServerFiles is set.
 //   - Images are checked for structure and size, not decoded, unless
 //     Limits.DecodeImages is set.
 package worker
