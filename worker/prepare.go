@@ -451,9 +451,10 @@ func (r *jobRun) loadFiles(ctx context.Context, probs *problems) {
 // video limit, anything else the image limit.
 func (r *jobRun) urlLimit(u *upload) func(head []byte) (int64, string) {
 	pol := &r.h.cfg.URLs
+	k := u.accepts()
+	media := k == nil || slices.Contains(k, comfy.MediaVideo) || slices.Contains(k, comfy.MediaAudio)
 	return func(head []byte) (int64, string) {
-		k := u.accepts()
-		if f := sniffFormat(head); isVideoOrAudio(f) || f == "gif" && len(k) > 0 && !slices.Contains(k, comfy.MediaImage) {
+		if f := sniffFormat(head); media && (isVideoOrAudio(f) || f == "gif" && k != nil && !slices.Contains(k, comfy.MediaImage)) {
 			return pol.MaxVideoBytes, "video or audio file"
 		}
 		return pol.MaxBytes, "image"
@@ -470,8 +471,8 @@ func (r *jobRun) checkFile(u *upload) (fileInfo, error) {
 	accepts := u.accepts()
 	format := sniffFormat(data)
 	info := fileInfo{format: format}
-	if _, known := formats[format]; known && !isContainer(format) && accepts != nil && !info.canBe(accepts) {
-		// (A container's kind is known once its tracks are read.)
+	if _, known := formats[format]; known && accepts != nil && !info.canBe(accepts) &&
+		!(isContainer(format) && slices.Contains(accepts, comfy.MediaAudio)) { // a container may hold sound only: known once its tracks are read
 		return info, mismatch(u, info)
 	}
 	limit, per, hint := lim.MaxImageBytes, "image", "scale it down"
