@@ -46,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/comfypod/comfypod/bench/internal/proc"
 	"github.com/comfypod/comfypod/runpod/runpodtest"
 )
 
@@ -74,11 +75,8 @@ func run(n, posters, clients int, duration, settle time.Duration, db, bin string
 	}
 	defer os.RemoveAll(tmp)
 	if bin == "" {
-		bin = filepath.Join(tmp, "comfypod")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/comfypod")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build comfypod (run from the repository root): %w", err)
+		if bin, err = proc.Build(tmp); err != nil {
+			return err
 		}
 	}
 	if db == "" {
@@ -194,7 +192,10 @@ func run(n, posters, clients int, duration, settle time.Duration, db, bin string
 	if err != nil {
 		return err
 	}
-	rss, hwm := procMem(cmd.Process.Pid)
+	rss, hwm, err := proc.Mem(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
 	rows = append(rows,
 		row{"jobs in flight, watched", fmt.Sprintf("%.0f", m["comfypod_jobs_in_flight"]), "each at RunPod, IN_QUEUE"},
 		row{"status calls while watching", fmt.Sprintf("%.0f /s", statusRate), fmt.Sprintf("paced; each job checked every ~%.0f s", float64(n)/max(statusRate, 1))},
@@ -210,7 +211,10 @@ func run(n, posters, clients int, duration, settle time.Duration, db, bin string
 		row{"GET /v1/jobs/{id}", fmt.Sprintf("%.0f req/s", float64(reqs)/duration.Seconds()), fmt.Sprintf("%d clients, %s, %d errors", clients, duration, readErrs)},
 		row{"GET latency p50 / p99 / p99.9", fmt.Sprintf("%s / %s / %s", ms(pct(0.50)), ms(pct(0.99)), ms(pct(0.999))), "with the API key check"},
 	)
-	_, hwm2 := procMem(cmd.Process.Pid)
+	_, hwm2, err := proc.Mem(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
 	hwm = max(hwm, hwm2)
 
 	// Stop it gracefully; the kernel's peak of the whole run comes with it.
@@ -337,28 +341,6 @@ func readBench(hc *http.Client, base, key string, ids []string, clients int, d t
 	}
 	wg.Wait()
 	return all, len(all), int(errs.Load())
-}
-
-// procMem reads a process's current and peak resident set size, in bytes.
-func procMem(pid int) (rss, hwm int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = v << 10
-		case "VmHWM:":
-			hwm = v << 10
-		}
-	}
-	return rss, hwm
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/comfypod/comfypod/bench/internal/proc"
 )
 
 func main() {
@@ -47,11 +49,8 @@ func run(sizeMiB int, bin string) error {
 	}
 	defer os.RemoveAll(tmp)
 	if bin == "" {
-		bin = filepath.Join(tmp, "comfypod")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/comfypod")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build comfypod (run from the repository root): %w", err)
+		if bin, err = proc.Build(tmp); err != nil {
+			return err
 		}
 	}
 	size := int64(sizeMiB) << 20

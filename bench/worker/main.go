@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/comfypod/comfypod/bench/internal/plane"
+	"github.com/comfypod/comfypod/bench/internal/proc"
 	"github.com/comfypod/comfypod/comfy"
 	"github.com/comfypod/comfypod/comfy/engine"
 	"github.com/comfypod/comfypod/runpod"
@@ -167,11 +168,9 @@ func run(n, starts, side int, bin string) error {
 		return nil
 	}
 	if bin == "" {
-		bin = filepath.Join(dir, "comfypod")
-		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/comfypod")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("building comfypod: %v\n%s", err, out)
+		var err error
+		if bin, err = proc.Build(dir); err != nil {
+			return err
 		}
 	}
 	return process(ctx, bin, es.URL, img, starts)
@@ -417,32 +416,6 @@ func timed(s *stats, f func() error) error {
 	return nil
 }
 
-// memStatus reads VmRSS and VmHWM of a process, in bytes.
-func memStatus(pid int) (rss, hwm int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = kb << 10
-		case "VmHWM":
-			hwm = kb << 10
-		}
-	}
-	return rss, hwm, nil
-}
-
 // process is (b) and (c).
 func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) error {
 	p, err := plane.New()
@@ -510,7 +483,7 @@ func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) 
 		return err
 	}
 	defer stop(cmd)
-	idle, _, err := memStatus(cmd.Process.Pid)
+	idle, _, err := proc.Mem(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -532,7 +505,7 @@ func process(ctx context.Context, bin, comfyURL string, img []byte, starts int) 
 		}
 		st.Close()
 	}
-	after, hwm, err := memStatus(cmd.Process.Pid)
+	after, hwm, err := proc.Mem(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -143,19 +142,7 @@ func isDuplicate(err error) bool {
 }
 
 func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
-	files := map[string]string{}
-	err := fs.WalkDir(migrationFiles, "migrations", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := migrationFiles.ReadFile(p)
-		files[d.Name()] = string(b)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: reading migrations: %w", err)
-	}
-	ms, err := sqlstore.ParseMigrations(files)
+	ms, err := sqlstore.ReadMigrations(migrationFiles, "migrations")
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -793,10 +795,19 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, migrations []Migration,
 	return nil
 }
 
-// ParseMigrations reads migrations from files named NNNN_name.sql.
-func ParseMigrations(files map[string]string) ([]Migration, error) {
+// ReadMigrations reads the migrations in dir of fsys, files named
+// NNNN_name.sql.
+func ReadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading migrations: %w", err)
+	}
 	var out []Migration
-	for name, body := range files {
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		name := e.Name()
 		var v int
 		base := strings.TrimSuffix(name, ".sql")
 		i := strings.IndexByte(base, '_')
@@ -806,7 +817,11 @@ func ParseMigrations(files map[string]string) ([]Migration, error) {
 		if _, err := fmt.Sscanf(base[:i], "%d", &v); err != nil || v <= 0 {
 			return nil, fmt.Errorf("migration %s: want NNNN_name.sql", name)
 		}
-		out = append(out, Migration{Version: v, Name: base[i+1:], SQL: body})
+		body, err := fs.ReadFile(fsys, path.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("reading migration %s: %w", name, err)
+		}
+		out = append(out, Migration{Version: v, Name: base[i+1:], SQL: string(body)})
 	}
 	return out, nil
 }
