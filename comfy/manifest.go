@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/comfypod/comfypod/internal/bytesize"
 	"github.com/comfypod/comfypod/internal/suggest"
 	"github.com/comfypod/comfypod/internal/truncate"
 )
@@ -861,7 +862,7 @@ func (prm *Param) Accepts() []string {
 // MaxBytes.
 func (prm *Param) CheckFileSize(n int64) error {
 	if prm.MaxBytes > 0 && n > prm.MaxBytes {
-		return fmt.Errorf("param `%s`: the file is %s, above the max %s", prm.Name, formatBytes(n), formatBytes(prm.MaxBytes))
+		return fmt.Errorf("param `%s`: the file is %s, above the max %s", prm.Name, bytesize.Decimal(n), bytesize.Decimal(prm.MaxBytes))
 	}
 	return nil
 }
@@ -874,17 +875,6 @@ func (prm *Param) CheckDuration(seconds float64) error {
 			prm.Name, strconv.FormatFloat(seconds, 'f', 1, 64), strconv.FormatFloat(prm.MaxSeconds, 'f', -1, 64))
 	}
 	return nil
-}
-
-// formatBytes writes n in decimal MB or KB, for messages.
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1_000_000:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1000:
-		return fmt.Sprintf("%.1f KB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // numberOf reads a JSON number, or a string holding one.

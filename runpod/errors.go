@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/comfypod/comfypod/internal/bytesize"
 	"github.com/comfypod/comfypod/internal/retryafter"
 	"github.com/comfypod/comfypod/internal/truncate"
 )
@@ -192,7 +193,7 @@ func (c *Client) payloadMessage(cl *call) string {
 		runSync = RunSyncPayloadLimit
 	}
 	return fmt.Sprintf("the request (%s) is over RunPod's payload limit for %s: /run accepts at most %s, /runsync at most %s; send large images as URLs or downscale them",
-		formatBytes(int64(len(cl.body))), cl.path, formatBytes(run), formatBytes(runSync))
+		bytesize.Binary(int64(len(cl.body))), cl.path, bytesize.Binary(run), bytesize.Binary(runSync))
 }
 
 // errorMessage finds the message in an error body: {"error": "..."},
@@ -252,14 +253,4 @@ func (c *Client) scrubString(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, c.apiKey, "REDACTED")
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/webp"
 	_ "image/gif" // decoders for image.Decode
+
+	"github.com/comfypod/comfypod/internal/bytesize"
 )
 
 // ImageOptions tune EncodeImage.
@@ -69,7 +71,7 @@ func EncodeImage(r io.Reader, opts *ImageOptions) (string, error) {
 		return "", fmt.Errorf("runpod: read image: %w", err)
 	}
 	if len(data) > maxImageFile {
-		return "", fmt.Errorf("runpod: image over %s: RunPod could not accept it in a request", formatBytes(maxImageFile))
+		return "", fmt.Errorf("runpod: image over %s: RunPod could not accept it in a request", bytesize.Binary(maxImageFile))
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {

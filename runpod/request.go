@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/comfypod/comfypod/internal/bytesize"
 	"github.com/comfypod/comfypod/internal/redact"
 )
 
@@ -131,8 +132,8 @@ func (c *Client) checkPayload(path string, body []byte) error {
 	}
 	hint := "send large images as URLs or downscale them"
 	if path == "/run" && int64(len(body)) <= c.runSyncLimit {
-		hint = "use RunSync (/runsync accepts " + formatBytes(c.runSyncLimit) + "), " + hint
+		hint = "use RunSync (/runsync accepts " + bytesize.Binary(c.runSyncLimit) + "), " + hint
 	}
 	return fmt.Errorf("%w: the request is %s, over the %s limit of %s: %s", ErrPayloadTooLarge,
-		formatBytes(int64(len(body))), formatBytes(limit), path, hint)
+		bytesize.Binary(int64(len(body))), bytesize.Binary(limit), path, hint)
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/bytesize"
 	"github.com/comfypod/comfypod/internal/webp"
 )
 
@@ -43,7 +44,7 @@ func (r *jobRun) convert(ctx context.Context, f comfy.OutputFile) (data []byte, 
 		return nil, "", fmt.Errorf("could not be read from ComfyUI: %w", err)
 	}
 	if len(src) > maxConvertBytes {
-		return nil, "", fmt.Errorf("is over %s, too large to convert", formatSize(maxConvertBytes))
+		return nil, "", fmt.Errorf("is over %s, too large to convert", bytesize.Decimal(maxConvertBytes))
 	}
 	out, err := convertImage(src, r.format, r.quality)
 	if err != nil {

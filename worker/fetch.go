@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/comfypod/comfypod/internal/bytesize"
 )
 
 // fetcher downloads URL inputs under a URLPolicy. Its guard runs on every
@@ -231,7 +233,7 @@ func (f *fetcher) fetchFile(ctx context.Context, rawURL string, limit func(head 
 	head = head[:n]
 	maxBytes, per := limit(head)
 	if resp.ContentLength > maxBytes {
-		return nil, fmt.Errorf("the file is %s, over the %s limit per %s", formatSize(resp.ContentLength), formatSize(maxBytes), per)
+		return nil, fmt.Errorf("the file is %s, over the %s limit per %s", bytesize.Decimal(resp.ContentLength), bytesize.Decimal(maxBytes), per)
 	}
 	var buf bytes.Buffer
 	if resp.ContentLength > 0 {
@@ -244,7 +246,7 @@ func (f *fetcher) fetchFile(ctx context.Context, rawURL string, limit func(head 
 		}
 	}
 	if int64(buf.Len()) > maxBytes {
-		return nil, fmt.Errorf("the file is over the %s limit per %s", formatSize(maxBytes), per)
+		return nil, fmt.Errorf("the file is over the %s limit per %s", bytesize.Decimal(maxBytes), per)
 	}
 	return buf.Bytes(), nil
 }

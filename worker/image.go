@@ -17,6 +17,8 @@ import (
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
+
+	"github.com/comfypod/comfypod/internal/bytesize"
 )
 
 // imageInfo is what the worker learns of an input image before ComfyUI sees
@@ -87,9 +89,9 @@ func decodeInline(v []byte, maxBytes int64, anyMedia bool) ([]byte, error) {
 	}
 	if n := int64(len(v)) / 4 * 3; n > maxBytes {
 		if anyMedia {
-			return nil, fmt.Errorf("%s decoded, over the %s limit per file; send it as a URL", formatSize(n), formatSize(maxBytes))
+			return nil, fmt.Errorf("%s decoded, over the %s limit per file; send it as a URL", bytesize.Decimal(n), bytesize.Decimal(maxBytes))
 		}
-		return nil, fmt.Errorf("%s decoded, over the %s limit per image; scale it down, or send a URL", formatSize(n), formatSize(maxBytes))
+		return nil, fmt.Errorf("%s decoded, over the %s limit per image; scale it down, or send a URL", bytesize.Decimal(n), bytesize.Decimal(maxBytes))
 	}
 	return decodeBase64(v)
 }
@@ -327,15 +329,4 @@ func checkJPEG(data []byte) error {
 			return nil
 		}
 	}
-}
-
-// formatSize writes n bytes in MB (decimal) or KB.
-func formatSize(n int64) string {
-	switch {
-	case n >= 1_000_000:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1000:
-		return fmt.Sprintf("%.1f KB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/bytesize"
 )
 
 // Output is a job's result, in the shape worker-comfyui's clients read
@@ -220,14 +221,14 @@ func (r *jobRun) collect(ctx context.Context, res *comfy.Result) (*Output, error
 		} else {
 			if size >= 0 && used+int64(base64.StdEncoding.EncodedLen(int(size))) > budget {
 				rc.Close()
-				sizes = append(sizes, fmt.Sprintf("%s %s", file.Filename, formatSize(int64(base64.StdEncoding.EncodedLen(int(size))))))
+				sizes = append(sizes, fmt.Sprintf("%s %s", file.Filename, bytesize.Decimal(int64(base64.StdEncoding.EncodedLen(int(size))))))
 				return nil, r.tooLarge(used+int64(base64.StdEncoding.EncodedLen(int(size))), sizes)
 			}
 			data, n, err := encodeBase64(rc, size, (budget-used)/4*3)
 			rc.Close()
 			switch {
 			case errors.Is(err, errOverBudget):
-				sizes = append(sizes, fmt.Sprintf("%s over %s", file.Filename, formatSize(budget-used)))
+				sizes = append(sizes, fmt.Sprintf("%s over %s", file.Filename, bytesize.Decimal(budget-used)))
 				return nil, r.tooLarge(used+budget, sizes)
 			case err != nil:
 				if ctx.Err() != nil {
@@ -237,7 +238,7 @@ func (r *jobRun) collect(ctx context.Context, res *comfy.Result) (*Output, error
 				continue
 			}
 			used += int64(len(data))
-			sizes = append(sizes, fmt.Sprintf("%s %s", file.Filename, formatSize(int64(base64.StdEncoding.EncodedLen(int(n))))))
+			sizes = append(sizes, fmt.Sprintf("%s %s", file.Filename, bytesize.Decimal(int64(base64.StdEncoding.EncodedLen(int(n))))))
 			file.Type, file.Data = FileBase64, data
 		}
 		switch family {
@@ -284,7 +285,7 @@ func (r *jobRun) tooLarge(total int64, sizes []string) error {
 	return &Error{Kind: ErrOutput, Message: fmt.Sprintf(
 		"the outputs come to at least %s as base64 (%s), over the %s RunPod accepts in a job result; "+
 			"configure S3 so they are uploaded instead: set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID and BUCKET_SECRET_ACCESS_KEY on the endpoint, or send s3Config with the job",
-		formatSize(total), strings.Join(sizes, ", "), formatSize(r.h.cfg.MaxResultBytes))}
+		bytesize.Decimal(total), strings.Join(sizes, ", "), bytesize.Decimal(r.h.cfg.MaxResultBytes))}
 }
 
 var errOverBudget = errors.New("over the result budget")

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/bytesize"
 	"github.com/comfypod/comfypod/internal/jsonscan"
 	"github.com/comfypod/comfypod/serverless"
 )
@@ -358,7 +359,7 @@ func (r *jobRun) loadFiles(ctx context.Context, probs *problems) {
 	}) {
 		noun = "files"
 	}
-	overTotal := fmt.Errorf("the job's %s come to more than the %s limit per job; send fewer or smaller %s", noun, formatSize(lim.MaxInputBytes), noun)
+	overTotal := fmt.Errorf("the job's %s come to more than the %s limit per job; send fewer or smaller %s", noun, bytesize.Decimal(lim.MaxInputBytes), noun)
 	// admit adds a file to the total, or refuses it when the job is over.
 	admit := func(n int) error {
 		mu.Lock()
@@ -480,7 +481,7 @@ func (r *jobRun) checkFile(u *upload) (fileInfo, error) {
 		limit, per, hint = lim.MaxVideoBytes, "video or audio file", "send a shorter or smaller file"
 	}
 	if int64(len(data)) > limit {
-		return info, fmt.Errorf("%s, over the %s limit per %s; %s", formatSize(int64(len(data))), formatSize(limit), per, hint)
+		return info, fmt.Errorf("%s, over the %s limit per %s; %s", bytesize.Decimal(int64(len(data))), bytesize.Decimal(limit), per, hint)
 	}
 	switch {
 	case format == "":
