@@ -19,6 +19,7 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/comfypod/comfypod/internal/bytesize"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // imageInfo is what the worker learns of an input image before ComfyUI sees
@@ -65,7 +66,7 @@ func decodeInline(v []byte, maxBytes int64, anyMedia bool) ([]byte, error) {
 		}
 		meta := strings.ToLower(string(v[5:comma]))
 		if !strings.HasSuffix(meta, ";base64") {
-			return nil, fmt.Errorf("a data: URI that is not base64 (%q); want data:image/png;base64,<data>", truncate(string(v[:comma+1]), 60))
+			return nil, fmt.Errorf("a data: URI that is not base64 (%q); want data:image/png;base64,<data>", truncate.Bytes(string(v[:comma+1]), 60))
 		}
 		mt := strings.TrimSuffix(meta, ";base64")
 		if i := strings.IndexByte(mt, ';'); i >= 0 {
@@ -75,9 +76,9 @@ func decodeInline(v []byte, maxBytes int64, anyMedia bool) ([]byte, error) {
 			anyMedia && (strings.HasPrefix(mt, "video/") || strings.HasPrefix(mt, "audio/"))
 		switch {
 		case mt != "" && !media && anyMedia:
-			return nil, fmt.Errorf("a data: URI of type %q; want an image, a video or audio (data:video/mp4;base64,…)", truncate(mt, 40))
+			return nil, fmt.Errorf("a data: URI of type %q; want an image, a video or audio (data:video/mp4;base64,…)", truncate.Bytes(mt, 40))
 		case mt != "" && !media:
-			return nil, fmt.Errorf("a data: URI of type %q; want an image (data:image/png;base64,…)", truncate(mt, 40))
+			return nil, fmt.Errorf("a data: URI of type %q; want an image (data:image/png;base64,…)", truncate.Bytes(mt, 40))
 		}
 		v = v[comma+1:]
 	}

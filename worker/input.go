@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/internal/jsonscan"
+	"github.com/comfypod/comfypod/internal/suggest"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // Input is a job's input as the worker reads it. It is a superset of
@@ -338,7 +340,7 @@ func decodeOutput(sc *jsonscan.Scanner, probs *problems, in *Input) error {
 			}
 			var q int
 			if json.Unmarshal(v, &q) != nil {
-				probs.add(field, "want a whole number from 1 to 100, got %s", strings.TrimSpace(truncate(string(v), 40)))
+				probs.add(field, "want a whole number from 1 to 100, got %s", strings.TrimSpace(truncate.Bytes(string(v), 40)))
 				return nil
 			}
 			in.Output.Quality = q
@@ -355,60 +357,11 @@ func decodeOutput(sc *jsonscan.Scanner, probs *problems, in *Input) error {
 				return err
 			}
 			hint := ""
-			if c := closest(key, []string{"format", "quality", "upload", "include_temp"}); c != "" {
+			if c := suggest.Closest(key, []string{"format", "quality", "upload", "include_temp"}, 2); c != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", c)
 			}
 			probs.add(field, "unknown option%s; output takes format, quality, upload and include_temp", hint)
 		}
 		return nil
 	})
-}
-
-// truncate cuts s to at most n bytes (on a rune boundary), marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// closest returns the candidate nearest to s by edit distance, when it is
-// near enough to be a likely typo.
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	ls := strings.ToLower(s)
-	for _, c := range candidates {
-		if d := editDistance(ls, strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes).
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // fileInfo is what the worker learns of an input file before ComfyUI sees
@@ -490,7 +491,7 @@ func inspectEBML(info *fileInfo, data []byte) error {
 	case "matroska":
 		info.format = "mkv"
 	default:
-		return fmt.Errorf("an EBML file of type %q, not a WebM or Matroska video", truncate(docType, 20))
+		return fmt.Errorf("an EBML file of type %q, not a WebM or Matroska video", truncate.Bytes(docType, 20))
 	}
 	var scale uint64 = 1_000_000 // TimecodeScale's default: milliseconds
 	var duration float64

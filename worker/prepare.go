@@ -19,6 +19,8 @@ import (
 	"github.com/comfypod/comfypod/comfy"
 	"github.com/comfypod/comfypod/internal/bytesize"
 	"github.com/comfypod/comfypod/internal/jsonscan"
+	"github.com/comfypod/comfypod/internal/suggest"
+	"github.com/comfypod/comfypod/internal/truncate"
 	"github.com/comfypod/comfypod/serverless"
 )
 
@@ -109,7 +111,7 @@ func (r *jobRun) prepare(ctx context.Context) error {
 	for _, k := range in.Unknown {
 		msg := fmt.Sprintf("input key %q is not used by this worker and was ignored", k)
 		if !strings.Contains(k, ".") {
-			if c := closest(k, inputKeys); c != "" {
+			if c := suggest.Closest(k, inputKeys, 2); c != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", c)
 			}
 		}
@@ -148,7 +150,7 @@ func (r *jobRun) checkOutputOptions(probs *problems) {
 	case "jpeg", "jpg":
 		r.format = "jpeg"
 	default:
-		probs.add("output.format", "%q is not a format the worker converts to; want png, jpeg or webp", truncate(o.Format, 40))
+		probs.add("output.format", "%q is not a format the worker converts to; want png, jpeg or webp", truncate.Bytes(o.Format, 40))
 	}
 	switch {
 	case o.Quality == 0:
@@ -178,7 +180,7 @@ func (r *jobRun) checkOutputOptions(probs *problems) {
 	case UploadBase64:
 		r.s3, r.s3Job = nil, false
 	default:
-		probs.add("output.upload", "%q: want \"s3\" or \"base64\"", truncate(o.Upload, 40))
+		probs.add("output.upload", "%q: want \"s3\" or \"base64\"", truncate.Bytes(o.Upload, 40))
 	}
 }
 
@@ -202,11 +204,11 @@ func (r *jobRun) resolveWorkflow(probs *problems) {
 	name := r.in.WorkflowName
 	if name != "" {
 		if m == nil {
-			probs.add("workflow_name", "%q: this worker has no package manifest, so it has no named workflows; send the workflow itself", truncate(name, 40))
+			probs.add("workflow_name", "%q: this worker has no package manifest, so it has no named workflows; send the workflow itself", truncate.Bytes(name, 40))
 			return
 		}
 		if _, ok := r.h.cfg.Workflows[name]; !ok {
-			probs.add("workflow_name", "%q is not a workflow of this package; it has %s", truncate(name, 40), strings.Join(m.Workflows(), ", "))
+			probs.add("workflow_name", "%q is not a workflow of this package; it has %s", truncate.Bytes(name, 40), strings.Join(m.Workflows(), ", "))
 			return
 		}
 	} else if m != nil {
@@ -249,7 +251,7 @@ func (r *jobRun) planFiles(probs *problems) {
 			return // reported by DecodeInput
 		}
 		if msg := checkFileName(name); msg != "" {
-			probs.add(field+".name", "%q %s", truncate(name, 60), msg)
+			probs.add(field+".name", "%q %s", truncate.Bytes(name, 60), msg)
 			return
 		}
 		if prev, dup := byName[name]; dup {
@@ -304,7 +306,7 @@ func (r *jobRun) planFiles(probs *problems) {
 					have = "the job sent " + strings.Join(names, ", ")
 				}
 				probs.add(field, "%q names no %s of this job (%s); send the %s itself as base64, a data: URI or an https URL, or add it to images or files",
-					truncate(string(v), 60), noun, have, noun)
+					truncate.Bytes(string(v), 60), noun, have, noun)
 				continue
 			}
 			r.uploads = append(r.uploads, &upload{field: field, server: r.tag + "_" + prm.Name, source: v, param: prm})

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // WaitReady waits until ComfyUI answers. While its process is known to live
@@ -77,7 +78,7 @@ func pidAlive(file string) func() error {
 		}
 		pid, err := strconv.Atoi(string(bytes.TrimSpace(data)))
 		if err != nil || pid <= 0 {
-			return fmt.Errorf("ComfyUI's PID file %s holds %q, not a process id", file, truncate(string(data), 20))
+			return fmt.Errorf("ComfyUI's PID file %s holds %q, not a process id", file, truncate.Bytes(string(data), 20))
 		}
 		return processAlive(pid)
 	}

@@ -4,6 +4,8 @@ import (
 	crand "crypto/rand"
 	"net/url"
 	"strings"
+
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // redactURL returns u without credentials, query or fragment, for messages:
@@ -15,7 +17,7 @@ func redactURL(u string) string {
 		if i := strings.IndexAny(u, "?#"); i >= 0 {
 			u = u[:i] + "?…"
 		}
-		return truncate(u, 120)
+		return truncate.Bytes(u, 120)
 	}
 	p.User = nil
 	hadQuery := p.RawQuery != "" || p.Fragment != ""
@@ -24,7 +26,7 @@ func redactURL(u string) string {
 	if hadQuery {
 		s += "?…"
 	}
-	return truncate(s, 200)
+	return truncate.Bytes(s, 200)
 }
 
 // redactor removes known secrets from text.

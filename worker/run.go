@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/truncate"
 )
 
 // errJobTimeout is the cause of a job context cancelled by Config.JobTimeout.
@@ -164,7 +165,7 @@ func describeDetail(d comfy.ErrorDetail) string {
 		}
 	}
 	if det != "" && !strings.Contains(msg, det) {
-		msg += ": " + truncate(det, 300)
+		msg += ": " + truncate.Bytes(det, 300)
 	}
 	return msg
 }
@@ -188,7 +189,7 @@ func executionError(ee *comfy.ExecutionError) error {
 	if ee.ExceptionType != "" {
 		msg = ee.ExceptionType + ": " + msg
 	}
-	p := Problem{Node: ee.NodeID, ClassType: ee.NodeType, Message: truncate(msg, 2000)}
+	p := Problem{Node: ee.NodeID, ClassType: ee.NodeType, Message: truncate.Bytes(msg, 2000)}
 	if n := len(ee.Traceback); n > 0 {
 		p.Traceback = ee.Traceback[max(0, n-8):]
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/comfypod/comfypod/internal/truncate"
 	"github.com/comfypod/comfypod/serverless"
 )
 
@@ -101,7 +102,7 @@ func resolveS3(c *S3Config) (*s3Target, error) {
 		return nil, fmt.Errorf("cannot tell the bucket from the endpoint URL %q: put it in the URL (https://<bucket>.s3.<region>.amazonaws.com, or https://host/<bucket>) or give the bucket name", redactURL(c.EndpointURL))
 	}
 	if !bucketName.MatchString(t.bucket) || strings.Contains(t.bucket, "..") {
-		return nil, fmt.Errorf("bucket name %q is not valid: 3 to 63 lower-case letters, digits, '.' and '-'", truncate(t.bucket, 70))
+		return nil, fmt.Errorf("bucket name %q is not valid: 3 to 63 lower-case letters, digits, '.' and '-'", truncate.Bytes(t.bucket, 70))
 	}
 	if t.region == "" {
 		t.region = S3RegionDefault

@@ -4,12 +4,24 @@ package suggest
 
 import "strings"
 
+// maxLen bounds the names Closest compares, in bytes: a typo hint is for
+// names, and the distance's cost grows with the product of the lengths, so
+// a long string from outside input is not compared at all.
+const maxLen = 128
+
 // Closest returns the candidate nearest to s, ignoring case, if it is within
 // maxDist edits; otherwise "". Of equally near candidates the first wins.
+// Strings longer than 128 bytes match nothing.
 func Closest(s string, candidates []string, maxDist int) string {
 	best, bestD := "", maxDist+1
+	if len(s) > maxLen {
+		return ""
+	}
 	low := strings.ToLower(s)
 	for _, c := range candidates {
+		if len(c) > maxLen {
+			continue
+		}
 		if d := Distance(low, strings.ToLower(c)); d < bestD {
 			best, bestD = c, d
 		}

@@ -1,6 +1,9 @@
 package suggest
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDistance(t *testing.T) {
 	t.Parallel()
@@ -34,5 +37,19 @@ func TestClosest(t *testing.T) {
 		if got := Closest(c.s, names, c.max); got != c.want {
 			t.Errorf("Closest(%q, %d) = %q, want %q", c.s, c.max, got, c.want)
 		}
+	}
+}
+
+func TestClosestIgnoresLongStrings(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("w", 200) + "idth"
+	if got := Closest(long, []string{"width"}, 300); got != "" {
+		t.Errorf("Closest(a 204-byte name) = %q, want no hint", got)
+	}
+	if got := Closest("width", []string{long, "widht"}, 300); got != "widht" {
+		t.Errorf("Closest over a long candidate = %q, want widht", got)
+	}
+	if got := Closest(strings.Repeat("a", 128), []string{strings.Repeat("a", 127) + "b"}, 1); got == "" {
+		t.Error("a 128-byte name, the longest compared, found no hint")
 	}
 }
