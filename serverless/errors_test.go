@@ -80,28 +80,6 @@ func TestTakeBackoff(t *testing.T) {
 	}
 }
 
-func TestRedactor(t *testing.T) {
-	t.Parallel()
-	r := newRedactor("rpa_KEY_123", "abc", "")
-	if len(r.secrets) != 1 {
-		t.Errorf("short secrets kept: %v", r.secrets)
-	}
-	base := fmt.Errorf("post https://bucket.s3.amazonaws.com/x.png?X-Amz-Credential=AKIA%%2F1&X-Amz-Signature=deadbeef&x-id=PutObject with rpa_KEY_123: %w", ErrNotFound)
-	err := r.Err(base)
-	if !errors.Is(err, ErrNotFound) {
-		t.Error("redaction lost the chain")
-	}
-	if strings.Contains(err.Error(), "deadbeef") || strings.Contains(err.Error(), "AKIA") || strings.Contains(err.Error(), "rpa_KEY_123") || !strings.Contains(err.Error(), "x-id=PutObject") {
-		t.Errorf("redacted: %s", err)
-	}
-	if r.Err(nil) != nil || r.Err(ErrNotFound) != ErrNotFound {
-		t.Error("clean errors are returned as they are")
-	}
-	if got := r.with("s3secret").String("k=s3secret"); got != "k=REDACTED" {
-		t.Errorf("with: %q", got)
-	}
-}
-
 func TestHeartbeatFailuresLogged(t *testing.T) {
 	t.Parallel()
 	p := newPlane(t, nil)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // Job statuses reported by the local modes, as RunPod names them.
@@ -56,7 +58,7 @@ func newLocalRunner(cfg *Config) (*localRunner, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	exec := newExecutor(c, newRedactor(c.APIKey))
+	exec := newExecutor(c, redact.NewSecrets(c.APIKey))
 	// Local modes return a stream's chunks as its output, as
 	// runpod-python's local API does.
 	exec.aggregate = true

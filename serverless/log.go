@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/comfypod/comfypod/internal/pyjson"
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // Attribute keys the log handler gives a meaning to. The worker puts them on
@@ -61,7 +62,7 @@ func NewLogHandler(w io.Writer, opts *LogOptions) slog.Handler {
 		out:   &logOutput{w: w},
 		json:  opts.JSON,
 		level: level,
-		scrub: newRedactor(opts.Secrets...),
+		scrub: redact.NewSecrets(opts.Secrets...),
 	}
 }
 
@@ -75,7 +76,7 @@ type logHandler struct {
 	out     *logOutput
 	json    bool
 	level   slog.Leveler
-	scrub   redactor
+	scrub   redact.Secrets
 	jobID   string
 	batchID string
 	attrs   []byte // pre-rendered " key=value" pairs from WithAttrs

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/comfypod/comfypod/internal/jsonscan"
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // outcome is a job's final result, ready to post to job-done.
@@ -29,7 +30,7 @@ type resultMeta struct {
 	runpodVersion string
 	maxBytes      int64
 	refreshAll    bool // Config.RefreshWorker: stopPod on every result
-	scrub         redactor
+	scrub         redact.Secrets
 }
 
 // maxErrorText caps an error message posted to job-done.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 func testMeta() resultMeta {
-	return resultMeta{workerID: "w1", hostname: "host-1", runpodVersion: "1.12.0", maxBytes: 1 << 20, scrub: newRedactor("rpa_SECRETKEY")}
+	return resultMeta{workerID: "w1", hostname: "host-1", runpodVersion: "1.12.0", maxBytes: 1 << 20, scrub: redact.NewSecrets("rpa_SECRETKEY")}
 }
 
 type structOut struct {

@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // States of a jobRun.
@@ -136,7 +138,7 @@ type executor struct {
 	log       *slog.Logger
 }
 
-func newExecutor(cfg *Config, scrub redactor) *executor {
+func newExecutor(cfg *Config, scrub redact.Secrets) *executor {
 	return &executor{
 		handler:   cfg.Handler,
 		stream:    cfg.StreamHandler,
@@ -168,7 +170,7 @@ func (e *executor) jobLogger(job *Job) *slog.Logger {
 func (e *executor) execute(r *jobRun) (out outcome, isStream bool) {
 	meta := e.meta
 	if s := r.job.S3Config; s != nil {
-		meta.scrub = meta.scrub.with(s.AccessSecret)
+		meta.scrub = meta.scrub.With(s.AccessSecret)
 	}
 	var (
 		v        any

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/comfypod/comfypod/internal/redact"
 )
 
 // Worker takes jobs from RunPod, runs them with the configured handler and
@@ -22,7 +24,7 @@ type Worker struct {
 	clock      clockwork.Clock
 	urls       endpoints
 	exec       *executor
-	scrub      redactor
+	scrub      redact.Secrets
 	pingClient *http.Client // heartbeat: a transport of its own
 	stopClient *http.Client // job-stop long-poll: a transport of its own
 	ownClient  bool         // cfg.HTTPClient was made by WithDefaults
@@ -73,7 +75,7 @@ func New(cfg *Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	scrub := newRedactor(c.APIKey)
+	scrub := redact.NewSecrets(c.APIKey)
 	pingTransport := newTransport()
 	pingTransport.MaxIdleConnsPerHost = 2
 	stopTransport := newTransport()

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/comfypod/comfypod/comfy"
+	"github.com/comfypod/comfypod/internal/redact"
 	"github.com/comfypod/comfypod/serverless"
 )
 
@@ -27,7 +28,7 @@ type Handler struct {
 	log    *slog.Logger
 	fetch  *fetcher
 	s3     *s3Target // the endpoint's bucket, nil without one
-	scrub  redactor
+	scrub  redact.Secrets
 	alive  func() error
 
 	mu      sync.Mutex
@@ -58,14 +59,14 @@ func New(cfg *Config) (*Handler, error) {
 		rnd:     rand.New(c.Rand),
 		alive:   c.Alive,
 	}
-	h.scrub = redactor(nil).with(c.ComfyOrgAPIKey)
+	h.scrub = redact.NewSecrets(c.ComfyOrgAPIKey)
 	if c.S3 != nil {
 		t, err := resolveS3(c.S3)
 		if err != nil {
 			return nil, fmt.Errorf("worker: S3: %w", err)
 		}
 		h.s3 = t
-		h.scrub = h.scrub.with(c.S3.SecretAccessKey)
+		h.scrub = h.scrub.With(c.S3.SecretAccessKey)
 	}
 	if h.alive == nil && c.PIDFile != "" {
 		h.alive = pidAlive(c.PIDFile)

@@ -19,6 +19,7 @@ import (
 	"github.com/comfypod/comfypod/comfy"
 	"github.com/comfypod/comfypod/internal/bytesize"
 	"github.com/comfypod/comfypod/internal/jsonscan"
+	"github.com/comfypod/comfypod/internal/redact"
 	"github.com/comfypod/comfypod/internal/suggest"
 	"github.com/comfypod/comfypod/internal/truncate"
 	"github.com/comfypod/comfypod/serverless"
@@ -29,7 +30,7 @@ type jobRun struct {
 	h     *Handler
 	job   *serverless.Job
 	log   *slog.Logger
-	scrub redactor
+	scrub redact.Secrets
 	tag   string
 	start time.Time
 
@@ -94,7 +95,7 @@ func (h *Handler) newRun(job *serverless.Job) *jobRun {
 	r := &jobRun{h: h, job: job, log: log, tag: h.newTag(), start: h.now()}
 	r.scrub = h.scrub
 	if job.S3Config != nil {
-		r.scrub = r.scrub.with(job.S3Config.AccessSecret)
+		r.scrub = r.scrub.With(job.S3Config.AccessSecret)
 	}
 	return r
 }
@@ -107,7 +108,7 @@ func (r *jobRun) prepare(ctx context.Context) error {
 		return err
 	}
 	r.in = in
-	r.scrub = r.scrub.with(in.ComfyOrgAPIKey)
+	r.scrub = r.scrub.With(in.ComfyOrgAPIKey)
 	for _, k := range in.Unknown {
 		msg := fmt.Sprintf("input key %q is not used by this worker and was ignored", k)
 		if !strings.Contains(k, ".") {

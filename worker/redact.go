@@ -29,28 +29,6 @@ func redactURL(u string) string {
 	return truncate.Bytes(s, 200)
 }
 
-// redactor removes known secrets from text.
-type redactor []string
-
-// with returns r plus the non-trivial secrets given.
-func (r redactor) with(secrets ...string) redactor {
-	out := append(redactor(nil), r...)
-	for _, s := range secrets {
-		if len(s) >= 4 {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// String replaces every secret in s with REDACTED.
-func (r redactor) String(s string) string {
-	for _, sec := range r {
-		s = strings.ReplaceAll(s, sec, "REDACTED")
-	}
-	return s
-}
-
 // seed returns 32 random bytes from the operating system.
 func seed() [32]byte {
 	var b [32]byte

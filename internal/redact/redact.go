@@ -60,3 +60,65 @@ func Signatures(s string) string {
 	}
 	return signedParam.ReplaceAllString(s, "${1}"+Marker)
 }
+
+// Secrets removes known secret values (an API key, a job's S3 secret) and
+// the values of signing query parameters from text about to be logged or
+// sent back. The zero value removes signatures only.
+type Secrets struct {
+	values []string
+}
+
+// NewSecrets returns Secrets for the given values. Values shorter than 4
+// bytes are ignored: replacing them would mangle ordinary text and they
+// protect nothing.
+func NewSecrets(values ...string) Secrets {
+	return Secrets{}.With(values...)
+}
+
+// With returns Secrets that also remove the given values; s is unchanged.
+func (s Secrets) With(values ...string) Secrets {
+	out := Secrets{values: append([]string(nil), s.values...)}
+	for _, v := range values {
+		if len(v) >= 4 {
+			out.values = append(out.values, v)
+		}
+	}
+	return out
+}
+
+// Len reports how many secret values s removes.
+func (s Secrets) Len() int { return len(s.values) }
+
+// String returns t with every secret value and signature replaced by Marker.
+func (s Secrets) String(t string) string {
+	for _, v := range s.values {
+		if strings.Contains(t, v) {
+			t = strings.ReplaceAll(t, v, Marker)
+		}
+	}
+	return Signatures(t)
+}
+
+// Err returns an error whose text is err's with secrets replaced; errors.Is
+// and errors.As still see the original chain. A clean error is returned as
+// it is.
+func (s Secrets) Err(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := s.String(msg)
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+// redactedError is an error with secrets removed from its text.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

@@ -56,3 +56,33 @@ func TestSignatures(t *testing.T) {
 		}
 	}
 }
+
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	errGone := errors.New("not found")
+	r := NewSecrets("rpa_KEY_123", "abc", "")
+	if r.Len() != 1 {
+		t.Errorf("short secrets kept: %d values", r.Len())
+	}
+	base := fmt.Errorf("post https://bucket.s3.amazonaws.com/x.png?X-Amz-Credential=AKIA%%2F1&X-Amz-Signature=deadbeef&x-id=PutObject with rpa_KEY_123: %w", errGone)
+	err := r.Err(base)
+	if !errors.Is(err, errGone) {
+		t.Error("redaction lost the chain")
+	}
+	if strings.Contains(err.Error(), "deadbeef") || strings.Contains(err.Error(), "AKIA") || strings.Contains(err.Error(), "rpa_KEY_123") || !strings.Contains(err.Error(), "x-id=PutObject") {
+		t.Errorf("redacted: %s", err)
+	}
+	if r.Err(nil) != nil || r.Err(errGone) != errGone {
+		t.Error("clean errors are returned as they are")
+	}
+	if got := r.With("s3secret").String("k=s3secret"); got != "k=REDACTED" {
+		t.Errorf("With: %q", got)
+	}
+	if r.Len() != 1 {
+		t.Error("With changed the Secrets it was called on")
+	}
+	var zero Secrets
+	if got := zero.String("GET https://h/x?sig=abc&a=1"); got != "GET https://h/x?sig=REDACTED&a=1" {
+		t.Errorf("the zero Secrets left a signature: %q", got)
+	}
+}
