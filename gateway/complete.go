@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/comfypod/comfypod/gateway/store"
+	"github.com/comfypod/comfypod/internal/truncate"
 	"github.com/comfypod/comfypod/runpod"
 )
 
@@ -56,7 +56,7 @@ func (s *Service) complete(ctx context.Context, id string, st *runpod.Status) er
 			}
 			f.Error = "the worker failed: " + msg
 		}
-		f.Error = clip(scrub(f.Error), maxErrorText)
+		f.Error = truncate.Bytes(scrub(f.Error), maxErrorText)
 	case runpod.StateCancelled:
 		f.State, f.ErrorCode, f.Error = store.StateCancelled, "cancelled", "cancelled at RunPod"
 	case runpod.StateTimedOut:
@@ -79,9 +79,18 @@ func (s *Service) complete(ctx context.Context, id string, st *runpod.Status) er
 // jobs/<id>/<n>-<name>. ferr is a reason to fail the job (no file, a file too
 // large or unreadable); err a reason to try again later.
 func (s *Service) copyOutputs(ctx context.Context, id string, st *runpod.Status) (outs []store.Output, ferr, err error) {
+	var stored []store.Output
+	defer func() {
+		if ferr != nil || err != nil {
+			// The job gets none of the files stored so far: a later try
+			// writes them again, and a failed job lists none for retention
+			// to delete.
+			s.dropFiles(context.WithoutCancel(ctx), stored)
+		}
+	}()
 	files, err := st.Outputs()
 	if err != nil {
-		return nil, fmt.Errorf("the worker's output cannot be read: %s", clip(scrub(err.Error()), 300)), nil
+		return nil, fmt.Errorf("the worker's output cannot be read: %s", truncate.Bytes(scrub(err.Error()), 300)), nil
 	}
 	if len(files) == 0 {
 		msg := "the job completed without an output file"
@@ -96,7 +105,7 @@ func (s *Service) copyOutputs(ctx context.Context, id string, st *runpod.Status)
 		rc, err := f.Open(ctx)
 		if err != nil {
 			if f.URL == "" {
-				return nil, fmt.Errorf("output %s cannot be decoded: %s", name, clip(scrub(err.Error()), 300)), nil
+				return nil, fmt.Errorf("output %s cannot be decoded: %s", name, truncate.Bytes(scrub(err.Error()), 300)), nil
 			}
 			return nil, nil, fmt.Errorf("fetching output %s: %s", f.String(), scrub(err.Error()))
 		}
@@ -110,19 +119,18 @@ func (s *Service) copyOutputs(ctx context.Context, id string, st *runpod.Status)
 		size, err := s.blobs.Put(ctx, key, lr, ct)
 		_ = rc.Close()
 		if err != nil {
-			if errors.Is(err, errOutputTooLarge) {
-				_ = s.blobs.Delete(ctx, key)
+			if errors.Is(err, errOutputTooLarge) { // Put left no file
 				return nil, fmt.Errorf("output %s is larger than %s", name, sizeText(s.cfg.MaxOutputBytes)), nil
 			}
 			if lr.readErr != nil && f.URL == "" {
-				return nil, fmt.Errorf("output %s cannot be decoded: %s", name, clip(scrub(lr.readErr.Error()), 300)), nil
+				return nil, fmt.Errorf("output %s cannot be decoded: %s", name, truncate.Bytes(scrub(lr.readErr.Error()), 300)), nil
 			}
 			return nil, nil, fmt.Errorf("storing output %s: %s", name, scrub(err.Error()))
 		}
-		outs = append(outs, store.Output{Name: name, ContentType: ct, Key: key, Size: size})
+		stored = append(stored, store.Output{Name: name, ContentType: ct, Key: key, Size: size})
 	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "outputs stored", slog.String("job", id), slog.Int("files", len(outs)))
-	return outs, nil, nil
+	s.log.LogAttrs(ctx, slog.LevelDebug, "outputs stored", slog.String("job", id), slog.Int("files", len(stored)))
+	return stored, nil, nil
 }
 
 // capReader fails with errOutputTooLarge past n bytes, and remembers a read
@@ -180,16 +188,5 @@ func outputExcerpt(st *runpod.Status) string {
 	if len(st.Output) == 0 || len(st.Output) > 4096 {
 		return ""
 	}
-	return clip(scrub(string(bytes.TrimSpace(st.Output))), 300)
-}
-
-// clip cuts s to at most n bytes on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return truncate.Bytes(scrub(string(bytes.TrimSpace(st.Output))), 300)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/comfypod/comfypod/gateway/store"
+	"github.com/comfypod/comfypod/internal/truncate"
 	"github.com/comfypod/comfypod/runpod"
 )
 
@@ -232,7 +233,7 @@ func (s *Service) submitFailed(ctx context.Context, j *store.Job, webhook bool, 
 			Error: "RunPod refused the job as too large (10 MB per job): send smaller images"})
 	case errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest:
 		s.finish(ctx, j.ID, store.Finish{State: store.StateFailed, At: s.clock.Now(), ErrorCode: "runpod_refused",
-			Error: clip("RunPod refused the job: "+scrub(ae.Message), maxErrorText)})
+			Error: truncate.Bytes("RunPod refused the job: "+scrub(ae.Message), maxErrorText)})
 	default:
 		// RunPod certainly does not have the job (refused connection, 429,
 		// bad key, unknown endpoint): it may be sent again.
@@ -258,7 +259,7 @@ func (s *Service) requeue(ctx context.Context, j *store.Job, cause error) {
 	backoff := min(requeueBase<<min(j.Attempts, 10), requeueMax)
 	_, err := s.st.Requeue(ctx, j.ID, s.cfg.ReplicaID, store.Requeue{
 		NotBefore: s.clock.Now().Add(jitter(backoff)),
-		Error:     clip("the last attempt to send the job failed: "+scrub(cause.Error()), maxErrorText),
+		Error:     truncate.Bytes("the last attempt to send the job failed: "+scrub(cause.Error()), maxErrorText),
 	})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "requeueing a job failed; it goes back when its lease expires",

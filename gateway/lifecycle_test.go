@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"image"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -160,6 +162,26 @@ func TestWebhookEndsJobs(t *testing.T) {
 	}
 }
 
+// TestNoJobWorkAfterStop: once Stop has begun, a webhook may not start
+// work Stop would not wait for (and whose WaitGroup Add would race its Wait).
+func TestNoJobWorkAfterStop(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true})
+	if !h.svc.beginJobWork() {
+		t.Fatal("a running service refused work")
+	}
+	h.svc.jobsWG.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := h.svc.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.svc.beginJobWork() {
+		h.svc.jobsWG.Done()
+		t.Fatal("a stopped service took work")
+	}
+}
+
 // TestLostRunAnswer: RunPod takes the job but the answer to /run is lost.
 // The job is never sent twice: with a webhook it still completes; without
 // one it fails as unknown.
@@ -309,6 +331,35 @@ func TestOutputsUnavailable(t *testing.T) {
 	}
 }
 
+// TestFailedOutputsLeaveNoFiles: a job whose second output cannot be decoded
+// fails, and the first output, already copied, is not left behind where no
+// job lists it for retention.
+func TestFailedOutputsLeaveNoFiles(t *testing.T) {
+	t.Parallel()
+	noise := image.NewGray(image.Rect(0, 0, 128, 128)) // 16 KB of PNG
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range noise.Pix {
+		noise.Pix[i] = uint8(rng.Uint32())
+	}
+	good := base64.StdEncoding.EncodeToString(pngBytes(t, noise))
+	// b.png starts as a PNG, so it is taken for one, and breaks near its end.
+	bad := good[:len(good)-16] + "!!!!" + good[len(good)-12:]
+	h := newHarness(t, hopts{open: true, handler: func(ctx context.Context, job *runpodtest.WorkerJob) (any, error) {
+		return map[string]any{"images": []map[string]string{
+			{"filename": "a.png", "type": "base64", "data": good},
+			{"filename": "b.png", "type": "base64", "data": bad},
+		}}, nil
+	}})
+	id := h.submit("", brushForm(t, 64, 48, image.Rect(0, 0, 10, 10)))
+	j := h.wait("", id)
+	if j.Status != StatusFailed || !strings.Contains(j.Error.Message, "b.png cannot be decoded") {
+		t.Fatalf("job: %+v %+v", j, j.Error)
+	}
+	if _, err := h.blobs.Open(context.Background(), "jobs/"+id+"/0-a.png"); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("the first output of a failed job is still stored: %v", err)
+	}
+}
+
 // TestEventsResumeAndList: an event stream resumed with Last-Event-ID sends
 // only newer versions; the job list pages newest first with a cursor.
 func TestEventsResumeAndList(t *testing.T) {
@@ -386,6 +437,25 @@ func TestReadiness(t *testing.T) {
 	}
 	if code, _ := h.do("GET", "/healthz", "", "", nil); code != http.StatusOK {
 		t.Fatalf("healthz: %d", code)
+	}
+}
+
+// TestHealthCallerGaveUp: a /health call whose caller gave up (a readiness
+// probe's timeout) is not cached as RunPod's answer.
+func TestHealthCallerGaveUp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, hopts{open: true})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.svc.health.check(gone); !errors.Is(err, context.Canceled) {
+		t.Fatalf("check with a cancelled context: %v", err)
+	}
+	hl, err := h.svc.health.check(context.Background())
+	if err != nil || hl == nil {
+		t.Fatalf("the next check saw the cancelled call's error: %v", err)
+	}
+	if code, b := h.do("GET", "/readyz", "", "", nil); code != http.StatusOK {
+		t.Fatalf("readyz after a probe gave up: %d %s", code, b)
 	}
 }
 

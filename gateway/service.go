@@ -60,6 +60,19 @@ type Service struct {
 	stopErr error
 }
 
+// beginJobWork counts work on a job that Stop waits for, from a goroutine
+// Stop does not track itself (a request handler); call jobsWG.Done when it
+// ends. It refuses once Stop has begun, so that no Add races Stop's Wait.
+func (s *Service) beginJobWork() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.jobsWG.Add(1)
+	return true
+}
+
 // New checks cfg, loads the package and returns a stopped Service.
 func New(cfg *Config) (*Service, error) {
 	if cfg == nil {

@@ -87,9 +87,6 @@ func TestSmallHelpers(t *testing.T) {
 			t.Errorf("safeName(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := clip("héllo wörld", 2); got != "h…" {
-		t.Errorf("clip = %q", got)
-	}
 	now := time.Now()
 	for st, want := range map[store.State]Status{
 		store.StateQueued: StatusQueued, store.StateClaimed: StatusQueued, store.StateSubmitting: StatusQueued,

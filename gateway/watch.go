@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/comfypod/comfypod/gateway/store"
+	"github.com/comfypod/comfypod/internal/truncate"
 	"github.com/comfypod/comfypod/runpod"
 )
 
@@ -387,7 +388,7 @@ func (w *watcher) completeOrGiveUp(ctx context.Context, e *entry, st *runpod.Sta
 	if now.After(e.deadline.Add(s.cfg.UnknownGrace)) {
 		s.log.LogAttrs(ctx, slog.LevelError, "giving up on a job's outputs", slog.String("job", e.id), slog.String("err", scrub(err.Error())))
 		s.finish(ctx, e.id, store.Finish{State: store.StateFailed, At: now, ErrorCode: "output_unavailable", RunPodID: st.ID,
-			Error: "the job completed at RunPod but its output could not be stored: " + clip(scrub(err.Error()), 500)})
+			Error: "the job completed at RunPod but its output could not be stored: " + truncate.Bytes(scrub(err.Error()), 500)})
 		return 0
 	}
 	s.log.LogAttrs(ctx, slog.LevelWarn, "ending a job failed; trying again", slog.String("job", e.id), slog.String("err", scrub(err.Error())))
@@ -559,6 +560,12 @@ func (c *healthCache) check(ctx context.Context) (*runpod.Health, error) {
 	}
 	c.s.metrics.runpodCalls.WithLabelValues("health").Inc()
 	h, err := c.s.rp.Health(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up (a readiness probe's timeout): that is not
+		// RunPod's answer, and caching it would call the endpoint down and
+		// every queued job a cold start for healthTTL.
+		return c.h, err
+	}
 	if err != nil {
 		c.s.metrics.runpodErrs.WithLabelValues("health").Inc()
 	}

@@ -56,7 +56,12 @@ func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 		return
 	}
-	s.jobsWG.Add(1)
+	if !s.beginJobWork() {
+		// Stop has begun and waits for the work it knows of; RunPod
+		// retries the webhook, and the next start's polling ends the job.
+		s.writeError(w, r, unavailable("the service is stopping; try again", nil))
+		return
+	}
 	err = s.complete(r.Context(), id, st)
 	s.jobsWG.Done()
 	if err != nil {

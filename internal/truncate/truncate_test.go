@@ -28,7 +28,7 @@ func TestBytes(t *testing.T) {
 		n    int
 		want string
 	}{
-		{"abc", 3, "abc"}, {"abcd", 3, "abc…"}, {"aé", 2, "a…"}, {"aéb", 3, "aé…"}, {"😀", 2, "…"}, {"ab", -1, "…"},
+		{"abc", 3, "abc"}, {"abcd", 3, "abc…"}, {"aé", 2, "a…"}, {"héllo wörld", 2, "h…"}, {"aéb", 3, "aé…"}, {"😀", 2, "…"}, {"ab", -1, "…"},
 	} {
 		got := Bytes(c.s, c.n)
 		if got != c.want {
