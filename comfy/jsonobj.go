@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -180,28 +179,6 @@ func lineCol(data []byte, off int64) (line, col int) {
 		}
 	}
 	return line, col
-}
-
-func describeToken(t json.Token) string {
-	switch v := t.(type) {
-	case json.Delim:
-		switch v {
-		case '[':
-			return "an array"
-		case '{':
-			return "an object"
-		}
-		return strconv.Quote(v.String())
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", t)
 }
 
 // kindOf names the JSON kind of a raw value for error messages.

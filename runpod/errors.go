@@ -248,9 +248,3 @@ func (c *Client) scrub(b []byte) []byte {
 	return bytes.ReplaceAll(b, []byte(c.apiKey), []byte("REDACTED"))
 }
 
-func (c *Client) scrubString(s string) string {
-	if c.apiKey == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.apiKey, "REDACTED")
-}

@@ -110,10 +110,9 @@ func (r *jobRun) execute(ctx context.Context, prog *progress) (*comfy.Result, er
 		return nil, context.Cause(ctx)
 	}
 	var (
-		pe  *comfy.PromptError
-		ee  *comfy.ExecutionError
-		ei  *comfy.ExecutionInterrupted
-		api *comfy.APIError
+		pe *comfy.PromptError
+		ee *comfy.ExecutionError
+		ei *comfy.ExecutionInterrupted
 	)
 	switch {
 	case errors.As(err, &pe):
@@ -125,8 +124,6 @@ func (r *jobRun) execute(ctx context.Context, prog *progress) (*comfy.Result, er
 			Problems: []Problem{{Node: ei.NodeID, ClassType: ei.NodeType, Message: "was running when the workflow was interrupted"}}}
 	case errors.Is(err, comfy.ErrPromptDeleted):
 		return nil, &Error{Kind: ErrExecution, Message: "the workflow was removed from ComfyUI's queue before it ran (was the queue cleared?)"}
-	case errors.As(err, &api):
-		return nil, r.h.unavailable(ctx, err)
 	}
 	return nil, r.h.unavailable(ctx, err)
 }
